@@ -1,0 +1,141 @@
+/* vj_store.h - the post's durable store: one SQLite database per post.
+ *
+ * WAL mode, synchronous=FULL, secure_delete=ON, files created 0600.  The store
+ * keeps (1) every envelope as received, signature included (the evidence),
+ * (2) the outbox: per recipient delivery state and the signed receipts,
+ * (3) the decrypted case events and (4) the current state of every case,
+ * materialized for queries.  Schema changes are numbered migrations.
+ *
+ * Durability: the caller groups writes in vj_store_begin()/vj_store_commit();
+ * nothing may be acknowledged to anyone before vj_store_commit() returned
+ * VJ_OK.  A vj_store is used from one thread only.
+ */
+#ifndef VJ_STORE_H
+#define VJ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vj_codec.h"
+#include "vj_envelope.h"
+
+typedef struct vj_store vj_store;
+
+/* Opens (creating when missing, 0600) and migrates the database at path. */
+int vj_store_open(const char *path, vj_store **out, vj_diag *diag) VJ_MUST_CHECK;
+void vj_store_close(vj_store **st);
+
+/* The schema version this build writes (and the highest it can open). */
+int vj_store_schema_version(void);
+
+/* Transactions.  Writes outside a transaction are refused (VJ_E_INVAL). */
+int vj_store_begin(vj_store *st) VJ_MUST_CHECK;
+int vj_store_commit(vj_store *st) VJ_MUST_CHECK;
+void vj_store_rollback(vj_store *st);
+
+/* This post's own counters, persisted in the same transaction. */
+int vj_store_next_origin_seq(vj_store *st, uint64_t *seq) VJ_MUST_CHECK;
+/* Lamport clock: observe(t) raises the clock to at least t; tick() returns
+ * clock+1 and stores it. */
+int vj_store_lamport_observe(vj_store *st, uint64_t t) VJ_MUST_CHECK;
+int vj_store_lamport_tick(vj_store *st, uint64_t *t) VJ_MUST_CHECK;
+
+/* --- envelopes (evidence) --- */
+
+/* Keeps a verified envelope exactly as received.  from_peer is the
+ * authenticated post it came from (our own name for local submissions).
+ * VJ_E_REPLAY if the msg_id, or the (origin, origin_seq), is already held. */
+int vj_store_put_envelope(vj_store *st, const vj_envelope_info *info, const uint8_t *env,
+                          size_t env_len, const char *from_peer, int64_t received_ms) VJ_MUST_CHECK;
+
+/* 1 if held, 0 if not. */
+int vj_store_has_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], int *held) VJ_MUST_CHECK;
+
+/* The envelope bytes (malloc'ed, caller frees).  VJ_E_NOTFOUND. */
+int vj_store_get_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], uint8_t **env,
+                          size_t *env_len) VJ_MUST_CHECK;
+
+/* For each origin, the highest origin_seq held (for Hello).  *marks is
+ * malloc'ed (caller frees), each origin NUL-terminated in the struct. */
+typedef struct {
+    char origin[VJ_POST_NAME_MAX + 1];
+    uint64_t seq;
+} vj_origin_mark;
+int vj_store_origin_marks(vj_store *st, vj_origin_mark **marks, size_t *n) VJ_MUST_CHECK;
+
+/* --- outbox --- */
+
+/* Queues msg_id for recipient, first attempt due at due_ms. */
+int vj_store_outbox_add(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *recipient,
+                        int64_t due_ms) VJ_MUST_CHECK;
+
+/* Up to max undelivered msg_ids for recipient whose next attempt is due at or
+ * before now_ms, oldest first, into ids (max * VJ_MSG_ID_LEN bytes). */
+int vj_store_outbox_due(vj_store *st, const char *recipient, int64_t now_ms, size_t max,
+                        uint8_t *ids, size_t *n) VJ_MUST_CHECK;
+
+/* Records an attempt: attempts += 1, next attempt at next_ms. */
+int vj_store_outbox_attempted(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                              const char *recipient, int64_t next_ms) VJ_MUST_CHECK;
+
+/* Makes every undelivered item of recipient due now (on reconnect). */
+int vj_store_outbox_reset_due(vj_store *st, const char *recipient, int64_t now_ms) VJ_MUST_CHECK;
+
+/* Marks delivered and keeps the signed receipt (body and signature as
+ * received).  Unknown (msg_id, recipient) pairs are ignored (VJ_OK). */
+int vj_store_outbox_delivered(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                              const char *recipient, const uint8_t *receipt_body, size_t body_len,
+                              const uint8_t *receipt_sig, size_t sig_len,
+                              int64_t receipt_ms) VJ_MUST_CHECK;
+
+/* Undelivered items for recipient. */
+int vj_store_outbox_backlog(vj_store *st, const char *recipient, uint64_t *n) VJ_MUST_CHECK;
+
+/* The earliest next-attempt time of any undelivered item of recipient, or
+ * INT64_MAX when there is none. */
+int vj_store_outbox_next_due(vj_store *st, const char *recipient, int64_t *due_ms) VJ_MUST_CHECK;
+
+/* Delivery state of one message: origin and one entry per outbox recipient.
+ * VJ_E_NOTFOUND if the message is not held.  *out: free with vj_codec_free. */
+int vj_store_delivery(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                      Valija__DeliveryReply **out) VJ_MUST_CHECK;
+
+/* --- case events and case state --- */
+
+/* Records a decrypted event of a case.  update is the exact plaintext bytes
+ * (a serialized CaseUpdate).  applied = 0 records an event refused by the
+ * case rules, with the reason (shown by history). */
+typedef struct {
+    const vj_envelope_info *info;
+    const char *case_id;
+    uint64_t lamport;
+    uint32_t kind;
+    const uint8_t *update;
+    size_t update_len;
+    int64_t received_ms;
+    int verified;
+    int applied;
+    const char *reason;   /* NULL when applied */
+} vj_store_event;
+int vj_store_put_event(vj_store *st, const vj_store_event *ev) VJ_MUST_CHECK;
+
+/* Every event of a case, ordered by (lamport, origin, msg_id), as
+ * HistoryEntry messages with their update unpacked.  *out is malloc'ed,
+ * each entry freed with vj_codec_free; use vj_store_history_free. */
+int vj_store_history(vj_store *st, const char *case_id, Valija__HistoryEntry ***out,
+                     size_t *n) VJ_MUST_CHECK;
+void vj_store_history_free(Valija__HistoryEntry **entries, size_t n);
+
+/* Replaces the materialized state of state->case_id. */
+int vj_store_put_case(vj_store *st, const Valija__CaseState *state) VJ_MUST_CHECK;
+
+/* The materialized state of a case; VJ_E_NOTFOUND.  Free with vj_codec_free. */
+int vj_store_get_case(vj_store *st, const char *case_id, Valija__CaseState **out) VJ_MUST_CHECK;
+
+/* Cases matching the filter (see ListRequest), most recently updated first.
+ * *out is malloc'ed; free with vj_store_cases_free. */
+int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter,
+                        Valija__CaseState ***out, size_t *n) VJ_MUST_CHECK;
+void vj_store_cases_free(Valija__CaseState **cases, size_t n);
+
+#endif
