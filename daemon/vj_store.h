@@ -33,6 +33,12 @@ int vj_store_begin(vj_store *st) VJ_MUST_CHECK;
 int vj_store_commit(vj_store *st) VJ_MUST_CHECK;
 void vj_store_rollback(vj_store *st);
 
+/* One level of savepoint inside a transaction, so that one request or one
+ * envelope can be undone without losing the rest of a group commit. */
+int vj_store_savepoint(vj_store *st) VJ_MUST_CHECK;
+int vj_store_release(vj_store *st) VJ_MUST_CHECK;
+void vj_store_rollback_to(vj_store *st);
+
 /* This post's own counters, persisted in the same transaction. */
 int vj_store_next_origin_seq(vj_store *st, uint64_t *seq) VJ_MUST_CHECK;
 /* Lamport clock: observe(t) raises the clock to at least t; tick() returns
@@ -137,5 +143,28 @@ int vj_store_get_case(vj_store *st, const char *case_id, Valija__CaseState **out
 int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter,
                         Valija__CaseState ***out, size_t *n) VJ_MUST_CHECK;
 void vj_store_cases_free(Valija__CaseState **cases, size_t n);
+
+/* --- additions (declared after the original interface; nothing above changed) --- */
+
+/* The last error of st for a person (SQLite's message or ours; never case
+ * contents); "" when none.  Valid until the next call on st. */
+const char *vj_store_last_error(const vj_store *st);
+
+/* This post's own counters as committed (or as written in the open
+ * transaction), without changing them. */
+int vj_store_counters(vj_store *st, uint64_t *origin_seq, uint64_t *lamport) VJ_MUST_CHECK;
+
+/* Catch-up: up to max msg_ids of envelopes of origin addressed to recipient
+ * with origin_seq > after_seq, in origin_seq order, into ids
+ * (max * VJ_MSG_ID_LEN bytes).  Fetch each with vj_store_get_envelope. */
+int vj_store_catch_up(vj_store *st, const char *recipient, const char *origin,
+                      uint64_t after_seq, size_t max, uint8_t *ids, size_t *n) VJ_MUST_CHECK;
+
+/* The signed receipt kept for a delivered (msg_id, recipient): body and
+ * signature malloc'ed (caller frees both).  VJ_E_NOTFOUND if unknown or not
+ * yet delivered. */
+int vj_store_outbox_receipt(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                            const char *recipient, uint8_t **body, size_t *body_len,
+                            uint8_t **sig, size_t *sig_len, int64_t *receipt_ms) VJ_MUST_CHECK;
 
 #endif
