@@ -30,6 +30,14 @@ int vj_keys_init(void) VJ_MUST_CHECK;
 /* Makes a new identity for a valid post name.  *out is owned by the caller. */
 int vj_identity_generate(const char *post, vj_identity **out) VJ_MUST_CHECK;
 
+/* Builds an identity from given secrets (32-byte Ed25519 seed, X25519 and
+ * CURVE secret keys; copied).  For test vectors and tools that derive keys;
+ * vj_identity_generate is what posts use.  VJ_E_INVAL for a bad post name. */
+int vj_identity_from_secrets(const char *post, const uint8_t sign_seed[32],
+                             const uint8_t box_sk[VJ_BOX_SK_LEN],
+                             const uint8_t curve_sk[VJ_CURVE_KEY_LEN],
+                             vj_identity **out) VJ_MUST_CHECK;
+
 /* Writes the secret key file at path, mode 0600, refusing to replace an
  * existing file unless force is set.  VJ_E_EXISTS, VJ_E_IO; diag says which. */
 int vj_identity_save(const vj_identity *id, const char *path, int force,
