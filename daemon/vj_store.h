@@ -167,4 +167,15 @@ int vj_store_outbox_receipt(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
                             const char *recipient, uint8_t **body, size_t *body_len,
                             uint8_t **sig, size_t *sig_len, int64_t *receipt_ms) VJ_MUST_CHECK;
 
+/* The connection settings in force, read back from SQLite (for checks,
+ * `valijad -n` and tests). */
+typedef struct {
+    char journal_mode[16]; /* "wal" */
+    int synchronous;       /* 2: FULL */
+    int secure_delete;     /* 1 */
+    int foreign_keys;      /* 1 */
+    int user_version;      /* vj_store_schema_version() */
+} vj_store_settings;
+int vj_store_get_settings(vj_store *st, vj_store_settings *out) VJ_MUST_CHECK;
+
 #endif

@@ -1,0 +1,357 @@
+/* vj_post.c - submit and receive, apart from sockets.
+ *
+ * Invariants: an envelope is verified (origin's signature against its pinned
+ * card) before anything of it is stored; a local update is sealed only for
+ * the posts its case is shared with (and this post, so that its own evidence
+ * opens like any other); the state of a case is always re-derived from its
+ * stored events by the case fold (vj_case), never patched in place.
+ */
+#include "vj_post.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vj_case.h"
+
+struct vj_post {
+    vj_store *st;
+    const vj_keyring *kr;
+    size_t max_message_bytes;
+    vj_post_event *events;
+    size_t n_events;
+    size_t cap_events;
+};
+
+int vj_post_new(vj_store *st, const vj_keyring *kr, size_t max_message_bytes, vj_post **out)
+{
+    *out = NULL;
+    vj_post *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return VJ_E_NOMEM;
+    p->st = st;
+    p->kr = kr;
+    p->max_message_bytes = max_message_bytes;
+    *out = p;
+    return VJ_OK;
+}
+
+void vj_post_destroy(vj_post **p)
+{
+    if (p == NULL || *p == NULL)
+        return;
+    free((*p)->events);
+    free(*p);
+    *p = NULL;
+}
+
+void vj_post_set_keyring(vj_post *p, const vj_keyring *kr)
+{
+    p->kr = kr;
+}
+
+static const char *s_self(const vj_post *p)
+{
+    return vj_identity_post(vj_keyring_self(p->kr));
+}
+
+static int s_note_event(vj_post *p, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN])
+{
+    if (p->n_events == p->cap_events) {
+        size_t cap = p->cap_events ? p->cap_events * 2 : 64;
+        vj_post_event *ev = realloc(p->events, cap * sizeof *ev);
+        if (ev == NULL)
+            return VJ_E_NOMEM;
+        p->events = ev;
+        p->cap_events = cap;
+    }
+    vj_post_event *e = &p->events[p->n_events++];
+    memset(e, 0, sizeof *e);
+    strncpy(e->case_id, case_id, VJ_CASE_ID_MAX);
+    memcpy(e->msg_id, msg_id, VJ_MSG_ID_LEN);
+    return VJ_OK;
+}
+
+void vj_post_events_take(vj_post *p, vj_post_event **out, size_t *n)
+{
+    *out = p->events;
+    *n = p->n_events;
+    p->events = NULL;
+    p->n_events = 0;
+    p->cap_events = 0;
+}
+
+void vj_post_events_truncate(vj_post *p, size_t n)
+{
+    if (n < p->n_events)
+        p->n_events = n;
+}
+
+size_t vj_post_events_count(const vj_post *p)
+{
+    return p->n_events;
+}
+
+int vj_post_refold(vj_post *p, const char *case_id)
+{
+    Valija__HistoryEntry **entries = NULL;
+    size_t n = 0;
+    Valija__CaseState *state = NULL;
+    int ret = vj_store_history(p->st, case_id, &entries, &n);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_case_fold(case_id, entries, n, &state);
+    if (ret == VJ_E_NOTFOUND) {
+        /* No event applies (not opened yet here): nothing to show yet. */
+        ret = VJ_OK;
+        goto out;
+    }
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_store_put_case(p->st, state);
+out:
+    vj_codec_free((ProtobufCMessage *)state);
+    vj_store_history_free(entries, n);
+    return ret;
+}
+
+/* The share list that follows u: its own list for OPENED and SHARE (with the
+ * owner always in it), else the case's current list.  Returned pointers are
+ * borrowed from u or state; *self_needed tells whether this post must be
+ * added. */
+static int s_recipients(const vj_post *p, const Valija__CaseState *state,
+                        const Valija__CaseUpdate *u, const char **out, size_t *n, vj_diag *diag)
+{
+    const char *self = s_self(p);
+    size_t count = 0;
+    char **list;
+    size_t list_n;
+    const char *owner = state != NULL ? state->owner : self;
+    if (u->kind == VALIJA__UPDATE_KIND__KIND_OPENED || u->kind == VALIJA__UPDATE_KIND__KIND_SHARE) {
+        list = u->share;
+        list_n = u->n_share;
+    } else {
+        list = state != NULL ? state->shared_with : NULL;
+        list_n = state != NULL ? state->n_shared_with : 0;
+    }
+    out[count++] = self;
+    if (strcmp(owner, self) != 0)
+        out[count++] = owner;
+    for (size_t i = 0; i < list_n; i++) {
+        int dup = 0;
+        for (size_t k = 0; k < count; k++)
+            if (strcmp(out[k], list[i]) == 0)
+                dup = 1;
+        if (dup)
+            continue;
+        if (count == VJ_MAX_RECIPIENTS) {
+            vj_diag_set(diag, "a case can be shared with at most %d posts", VJ_MAX_RECIPIENTS);
+            return VJ_E_REFUSED;
+        }
+        out[count++] = list[i];
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (vj_keyring_find(p->kr, out[i]) == NULL) {
+            vj_diag_set(diag,
+                        "the case is shared with %s, but this post has no card for %s: "
+                        "add it to the peers in the configuration first",
+                        out[i], out[i]);
+            return VJ_E_REFUSED;
+        }
+    }
+    *n = count;
+    return VJ_OK;
+}
+
+static void s_free_seen(Valija__CaseUpdate *u)
+{
+    for (size_t i = 0; i < u->n_seen; i++)
+        vj_codec_free((ProtobufCMessage *)u->seen[i]);
+    free(u->seen);
+    u->seen = NULL;
+    u->n_seen = 0;
+}
+
+int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
+                   uint8_t msg_id[VJ_MSG_ID_LEN], vj_diag *diag)
+{
+    int ret = VJ_E_PARSE;
+    Valija__CaseState *state = NULL;
+    Valija__HistoryEntry **entries = NULL;
+    size_t n_entries = 0;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    const char *self = s_self(p);
+
+    if (u->case_id == NULL || !vj_case_id_is_valid(u->case_id)) {
+        vj_diag_set(diag, "case id must be 1 to %d characters of A-Z a-z 0-9 . _ -",
+                    VJ_CASE_ID_MAX);
+        goto out;
+    }
+    ret = vj_store_get_case(p->st, u->case_id, &state);
+    if (ret == VJ_E_NOTFOUND)
+        state = NULL;
+    else if (ret != VJ_OK)
+        goto out;
+
+    if (u->version == 0)
+        u->version = VJ_CASE_UPDATE_VERSION;
+    if (u->kind == VALIJA__UPDATE_KIND__KIND_UNSPECIFIED)
+        u->kind = vj_case_infer_kind(u, state != NULL);
+    if (u->at_ms == 0)
+        u->at_ms = now_ms;
+    ret = vj_case_update_validate(u, diag);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_case_check(state, self, u, diag);
+    if (ret != VJ_OK)
+        goto out;
+
+    const char *recipients[VJ_MAX_RECIPIENTS];
+    size_t n_recipients = 0;
+    ret = s_recipients(p, state, u, recipients, &n_recipients, diag);
+    if (ret != VJ_OK)
+        goto out;
+
+    /* What this post had seen of the case when it wrote: for conflicts. */
+    ret = vj_store_history(p->st, u->case_id, &entries, &n_entries);
+    if (ret != VJ_OK)
+        goto out;
+    s_free_seen(u);
+    ret = vj_case_seen(entries, n_entries, &u->seen, &u->n_seen);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_store_lamport_tick(p->st, &u->lamport);
+    if (ret != VJ_OK)
+        goto out;
+    vj_seal_params params = {.created_ms = now_ms, .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
+    ret = vj_store_next_origin_seq(p->st, &params.origin_seq);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_codec_pack(&u->base, &plain, &plain_len);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_envelope_seal(p->kr, recipients, n_recipients, &params, plain, plain_len, msg_id, &env,
+                           &env_len, diag);
+    if (ret != VJ_OK)
+        goto out;
+    if (env_len > p->max_message_bytes) {
+        vj_diag_set(diag, "the sealed update is %zu bytes, over the limit of %zu", env_len,
+                    p->max_message_bytes);
+        ret = VJ_E_TOOBIG;
+        goto out;
+    }
+    vj_envelope_info info;
+    memset(&info, 0, sizeof info);
+    memcpy(info.msg_id, msg_id, VJ_MSG_ID_LEN);
+    snprintf(info.origin, sizeof info.origin, "%s", self);
+    info.origin_seq = params.origin_seq;
+    info.created_ms = params.created_ms;
+    info.payload = params.payload;
+    info.n_recipients = n_recipients;
+    for (size_t i = 0; i < n_recipients; i++)
+        snprintf(info.recipients[i], sizeof info.recipients[i], "%s", recipients[i]);
+
+    ret = vj_store_put_envelope(p->st, &info, env, env_len, self, now_ms);
+    if (ret != VJ_OK)
+        goto out;
+    vj_store_event ev = {.info = &info, .case_id = u->case_id, .lamport = u->lamport,
+                         .kind = (uint32_t)u->kind, .update = plain, .update_len = plain_len,
+                         .received_ms = now_ms, .verified = 1, .applied = 1, .reason = NULL};
+    ret = vj_store_put_event(p->st, &ev);
+    if (ret != VJ_OK)
+        goto out;
+    for (size_t i = 0; i < n_recipients; i++) {
+        if (strcmp(recipients[i], self) == 0)
+            continue;
+        ret = vj_store_outbox_add(p->st, msg_id, recipients[i], 0);
+        if (ret != VJ_OK)
+            goto out;
+    }
+    ret = vj_post_refold(p, u->case_id);
+    if (ret != VJ_OK)
+        goto out;
+    ret = s_note_event(p, u->case_id, msg_id);
+out:
+    vj_store_history_free(entries, n_entries);
+    vj_codec_free((ProtobufCMessage *)state);
+    if (plain != NULL) {
+        memset(plain, 0, plain_len);
+        free(plain);
+    }
+    free(env);
+    return ret;
+}
+
+int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len, int64_t now_ms,
+                    vj_envelope_info *info, vj_diag *diag)
+{
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    Valija__CaseUpdate *u = NULL;
+    int ret;
+
+    memset(info, 0, sizeof *info);
+    /* Verify before anything: vj_envelope_open checks the signature against
+     * the origin's pinned card before it decrypts. */
+    ret = vj_envelope_open(p->kr, env, len, p->max_message_bytes, info, &plain, &plain_len, diag);
+    if (ret != VJ_OK)
+        goto out;
+    int held = 0;
+    ret = vj_store_has_envelope(p->st, info->msg_id, &held);
+    if (ret != VJ_OK)
+        goto out;
+    if (held) {
+        ret = VJ_E_REPLAY;
+        goto out;
+    }
+    if (strcmp(info->origin, s_self(p)) == 0) {
+        vj_diag_set(diag, "an envelope in this post's own name that it does not hold");
+        ret = VJ_E_AUTH;
+        goto out;
+    }
+    ret = vj_codec_unpack(&valija__case_update__descriptor, plain, plain_len, p->max_message_bytes,
+                          (ProtobufCMessage **)&u);
+    if (ret != VJ_OK) {
+        vj_diag_set(diag, "the update inside does not decode");
+        goto out;
+    }
+    if (u->kind == VALIJA__UPDATE_KIND__KIND_UNSPECIFIED || u->version != VJ_CASE_UPDATE_VERSION) {
+        vj_diag_set(diag, "the update has no kind or an unknown version");
+        ret = VJ_E_PARSE;
+        goto out;
+    }
+    ret = vj_case_update_validate(u, diag);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_store_lamport_observe(p->st, u->lamport);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_store_put_envelope(p->st, info, env, len, from, now_ms);
+    if (ret == VJ_E_REPLAY) {
+        /* Same origin and sequence under another message id: the origin
+         * signed two different updates with one number. */
+        vj_diag_set(diag, "origin %s reused sequence %llu", info->origin,
+                    (unsigned long long)info->origin_seq);
+        ret = VJ_E_AUTH;
+        goto out;
+    }
+    if (ret != VJ_OK)
+        goto out;
+    vj_store_event ev = {.info = info, .case_id = u->case_id, .lamport = u->lamport,
+                         .kind = (uint32_t)u->kind, .update = plain, .update_len = plain_len,
+                         .received_ms = now_ms, .verified = 1, .applied = 1, .reason = NULL};
+    ret = vj_store_put_event(p->st, &ev);
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_post_refold(p, u->case_id);
+    if (ret != VJ_OK)
+        goto out;
+    ret = s_note_event(p, u->case_id, info->msg_id);
+out:
+    vj_codec_free((ProtobufCMessage *)u);
+    vj_envelope_plaintext_free(plain, plain_len);
+    return ret;
+}
