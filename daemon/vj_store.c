@@ -754,6 +754,32 @@ void vj_store_rollback(vj_store *st)
     st->tx_failed = 0;
 }
 
+int vj_store_get_settings(vj_store *st, vj_store_settings *out)
+{
+    int ret = VJ_E_INVAL;
+    vj_diag d;
+    int64_t v[4] = {0, 0, 0, 0};
+    static const char *const q[4] = {"PRAGMA synchronous", "PRAGMA secure_delete",
+                                     "PRAGMA foreign_keys", "PRAGMA user_version"};
+    if (st == NULL || out == NULL)
+        goto out;
+    memset(out, 0, sizeof *out);
+    ret = s_query_text(st->db, "PRAGMA journal_mode", out->journal_mode,
+                       sizeof out->journal_mode, &d);
+    for (int i = 0; i < 4 && ret == VJ_OK; i++)
+        ret = s_query_int(st->db, q[i], &v[i], &d);
+    if (ret != VJ_OK) {
+        s_set_err(st, "reading settings");
+        goto out;
+    }
+    out->synchronous = (int)v[0];
+    out->secure_delete = (int)v[1];
+    out->foreign_keys = (int)v[2];
+    out->user_version = (int)v[3];
+out:
+    return ret;
+}
+
 /* --------------------------------------------------------------- counters */
 
 static int s_counter_step(vj_store *st, int which, uint64_t *v, const char *what)
