@@ -95,8 +95,9 @@ static int s_check_short(const char *field, const char *s, vj_diag *diag)
         return VJ_E_PARSE;
     }
     if (!vj_text_is_valid(s, len) || memchr(s, '\n', len) != NULL || memchr(s, '\t', len) != NULL) {
-        vj_diag_set(diag, "%s: not valid UTF-8 on one line (control characters, tabs and line "
-                          "breaks are not allowed)",
+        vj_diag_set(diag,
+                    "%s: not valid UTF-8 on one line (control characters, tabs and line "
+                    "breaks are not allowed)",
                     field);
         return VJ_E_PARSE;
     }
@@ -369,8 +370,9 @@ int vj_case_update_validate(const Valija__CaseUpdate *u, vj_diag *diag)
     ret = VJ_E_PARSE;
     if (s_has_sharing(u) && u->kind != VALIJA__UPDATE_KIND__KIND_OPENED &&
         u->kind != VALIJA__UPDATE_KIND__KIND_SHARE) {
-        vj_diag_set(diag, "share: only an opened or share update may change who the case is "
-                          "shared with (this one is %s)",
+        vj_diag_set(diag,
+                    "share: only an opened or share update may change who the case is "
+                    "shared with (this one is %s)",
                     s_kind_name(u->kind));
         goto out;
     }
@@ -616,9 +618,15 @@ enum {
 };
 
 static const char *const s_field_names[F_COUNT] = {
-    "status",           "facility",           "person.name",
-    "person.date_of_birth", "person.nationality", "person.document",
-    "person.alien_number",  "person.minor",       "representation",
+    "status",
+    "facility",
+    "person.name",
+    "person.date_of_birth",
+    "person.nationality",
+    "person.document",
+    "person.alien_number",
+    "person.minor",
+    "representation",
 };
 
 /* The string value u gives field f (not for F_REPRESENTATION), or NULL when
@@ -996,7 +1004,7 @@ static int s_emit(const s_fold *f, const char *case_id, Valija__CaseState **out)
             person.alien_number = (char *)shown[F_ALIEN_NUMBER];
         if (shown[F_MINOR] != NULL)
             person.minor = strcmp(shown[F_MINOR], "yes") == 0 ? VALIJA__MINOR__MINOR_YES
-                                                               : VALIJA__MINOR__MINOR_NO;
+                                                              : VALIJA__MINOR__MINOR_NO;
         st.person = &person;
     }
     const s_entries *rw = &f->writers[F_REPRESENTATION];
@@ -1163,8 +1171,7 @@ static int s_cmp_clock(const void *a, const void *b)
     return strcmp(x->origin, y->origin);
 }
 
-int vj_case_seen(Valija__HistoryEntry **entries, size_t n, Valija__CaseClock ***out,
-                 size_t *n_out)
+int vj_case_seen(Valija__HistoryEntry **entries, size_t n, Valija__CaseClock ***out, size_t *n_out)
 {
     int ret = VJ_E_INVAL;
     Valija__CaseClock **clocks = NULL;

@@ -144,8 +144,8 @@ static Valija__HistoryEntry *mk_entry(upd *x, const char *origin, uint64_t seq, 
     e.verified = 1;
     e.update = &x->u;
     assert_int_equal(vj_codec_pack(&e.base, &buf, &len), VJ_OK);
-    assert_int_equal(
-        vj_codec_unpack(&valija__history_entry__descriptor, buf, len, SIZE_MAX, &m), VJ_OK);
+    assert_int_equal(vj_codec_unpack(&valija__history_entry__descriptor, buf, len, SIZE_MAX, &m),
+                     VJ_OK);
     free(buf);
     return (Valija__HistoryEntry *)m;
 }
@@ -309,8 +309,10 @@ static void test_validate_rejects_envelope_fields(void **state)
     x.u.version = 2;
     expect_invalid(&x, "version");
 
-    const char *bad_ids[] = {"", "MX 2018", "MX/2018", "MX-2018\n", "Méx-1",
-                             "12345678901234567890123456789012345678901234567890123456789012345"};
+    const char *bad_ids[] = {
+        "",        "MX 2018",
+        "MX/2018", "MX-2018\n",
+        "Méx-1",   "12345678901234567890123456789012345678901234567890123456789012345"};
     for (size_t i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++) {
         upd_init(&x, VALIJA__UPDATE_KIND__KIND_CLOSED);
         x.u.case_id = (char *)bad_ids[i];
@@ -336,16 +338,10 @@ static void test_validate_rejects_bad_text(void **state)
     memset(long_field, 'a', VJ_FIELD_MAX + 1);
     long_field[VJ_FIELD_MAX + 1] = '\0';
     const char *bad[] = {
-        long_field,
-        "line\nbreak",
-        "tab\there",
-        "bell\a",
-        "esc\x1b[31m",
-        "del\x7f",
-        "\xff\xfe",
-        "\xc0\xaf",         /* overlong '/' */
-        "\xed\xa0\x80",     /* surrogate */
-        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        long_field,         "line\nbreak", "tab\there", "bell\a",
+        "esc\x1b[31m",      "del\x7f",     "\xff\xfe",  "\xc0\xaf", /* overlong '/' */
+        "\xed\xa0\x80",                                             /* surrogate */
+        "\xf4\x90\x80\x80",                                         /* past U+10FFFF */
         "trunc\xc3",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -419,9 +415,9 @@ static void test_validate_diag_never_echoes_content(void **state)
 static void test_validate_rejects_bad_person(void **state)
 {
     (void)state;
-    const char *bad_dates[] = {"2018-13-01", "2018-00-10", "2018-02-30", "2019-02-29",
-                               "1900-02-29", "2018-04-31", "2018-01-00", "18-01-01",
-                               "2018/01/01", "2018-1-01",  "abcd-ef-gh", "1899-12-31",
+    const char *bad_dates[] = {"2018-13-01", "2018-00-10",  "2018-02-30", "2019-02-29",
+                               "1900-02-29", "2018-04-31",  "2018-01-00", "18-01-01",
+                               "2018/01/01", "2018-1-01",   "abcd-ef-gh", "1899-12-31",
                                "2101-01-01", "2018-01-011", " 2018-01-01"};
     for (size_t i = 0; i < sizeof bad_dates / sizeof *bad_dates; i++) {
         upd x;
@@ -501,7 +497,12 @@ static void test_validate_rejects_bad_links(void **state)
 static void test_validate_rejects_bad_sharing(void **state)
 {
     (void)state;
-    const char *bad_posts[] = {"MX-washington", "-mx", "mx-", "mx washington", "mx_washington", "",
+    const char *bad_posts[] = {"MX-washington",
+                               "-mx",
+                               "mx-",
+                               "mx washington",
+                               "mx_washington",
+                               "",
                                "mx-washington-mx-washington-mx-washington-mx-washington-mx-washin"};
     for (size_t i = 0; i < sizeof bad_posts / sizeof *bad_posts; i++) {
         upd x;
@@ -535,8 +536,7 @@ static void test_validate_rejects_bad_sharing(void **state)
     expect_valid(&x);
 
     /* sharing rides only on OPENED and SHARE */
-    Valija__UpdateKind others[] = {VALIJA__UPDATE_KIND__KIND_STATUS,
-                                   VALIJA__UPDATE_KIND__KIND_NOTE,
+    Valija__UpdateKind others[] = {VALIJA__UPDATE_KIND__KIND_STATUS, VALIJA__UPDATE_KIND__KIND_NOTE,
                                    VALIJA__UPDATE_KIND__KIND_CLOSED};
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
         upd_init(&x, others[i]);
@@ -804,7 +804,7 @@ static void test_fold_last_writer_wins_per_field(void **state)
     person(&x)->nationality = (char *)"SLV";
     x.p.name = (char *)"Corrected Name";
     x.p.minor = VALIJA__MINOR__MINOR_UNKNOWN; /* unknown changes nothing */
-    repr(&x)->name = (char *)"Lawyer Two";     /* as a whole: organization goes */
+    repr(&x)->name = (char *)"Lawyer Two";    /* as a whole: organization goes */
     visit(&x)->visitor = (char *)"vice consul";
     x.v.at_ms = 777;
     add_seen(&x, MX, 1);
@@ -1369,14 +1369,14 @@ static const char *const sim_links[] = {"MX-1", "MX-2", "SV-7"};
 /* what posts write, about as often as they write it */
 #define SIM_KINDS 16
 static const Valija__UpdateKind sim_kinds[SIM_KINDS] = {
-    VALIJA__UPDATE_KIND__KIND_STATUS,   VALIJA__UPDATE_KIND__KIND_STATUS,
-    VALIJA__UPDATE_KIND__KIND_STATUS,   VALIJA__UPDATE_KIND__KIND_LOCATION,
-    VALIJA__UPDATE_KIND__KIND_LOCATION, VALIJA__UPDATE_KIND__KIND_LOCATION,
-    VALIJA__UPDATE_KIND__KIND_NOTE,     VALIJA__UPDATE_KIND__KIND_NOTE,
-    VALIJA__UPDATE_KIND__KIND_VISIT,    VALIJA__UPDATE_KIND__KIND_REPRESENTATION,
+    VALIJA__UPDATE_KIND__KIND_STATUS,         VALIJA__UPDATE_KIND__KIND_STATUS,
+    VALIJA__UPDATE_KIND__KIND_STATUS,         VALIJA__UPDATE_KIND__KIND_LOCATION,
+    VALIJA__UPDATE_KIND__KIND_LOCATION,       VALIJA__UPDATE_KIND__KIND_LOCATION,
+    VALIJA__UPDATE_KIND__KIND_NOTE,           VALIJA__UPDATE_KIND__KIND_NOTE,
+    VALIJA__UPDATE_KIND__KIND_VISIT,          VALIJA__UPDATE_KIND__KIND_REPRESENTATION,
     VALIJA__UPDATE_KIND__KIND_REPRESENTATION, VALIJA__UPDATE_KIND__KIND_LINK,
-    VALIJA__UPDATE_KIND__KIND_SHARE,    VALIJA__UPDATE_KIND__KIND_SHARE,
-    VALIJA__UPDATE_KIND__KIND_CLOSED,   VALIJA__UPDATE_KIND__KIND_OPENED,
+    VALIJA__UPDATE_KIND__KIND_SHARE,          VALIJA__UPDATE_KIND__KIND_SHARE,
+    VALIJA__UPDATE_KIND__KIND_CLOSED,         VALIJA__UPDATE_KIND__KIND_OPENED,
 };
 
 /* Simulates posts that write, learn each other's events by gossip, and
@@ -1403,8 +1403,8 @@ static void simulate(uint64_t seed, events *ev)
         uint64_t seq = know[o][o] + 1;
         uint64_t lam = lamport[o] + 1;
         upd x;
-        Valija__UpdateKind kind = k == 0 ? VALIJA__UPDATE_KIND__KIND_OPENED
-                                         : sim_kinds[rng_below(&rng, SIM_KINDS)];
+        Valija__UpdateKind kind =
+            k == 0 ? VALIJA__UPDATE_KIND__KIND_OPENED : sim_kinds[rng_below(&rng, SIM_KINDS)];
         upd_init(&x, kind);
         switch (kind) {
         case VALIJA__UPDATE_KIND__KIND_OPENED:
