@@ -1223,6 +1223,16 @@ static void s_usage(FILE *f)
 static int s_lock_store(daemon_t *d)
 {
     char path[PATH_MAX];
+    /* The store's directory is private to the daemon; make it on first run. */
+    snprintf(path, sizeof path, "%s", d->cfg->store_path);
+    char *slash = strrchr(path, '/');
+    if (slash != NULL && slash != path) {
+        *slash = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            vj_log_warn_errno("cannot create the store directory %s", path);
+            return VJ_E_IO;
+        }
+    }
     snprintf(path, sizeof path, "%s.lock", d->cfg->store_path);
     d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (d->lock_fd < 0) {

@@ -124,31 +124,44 @@ static int s_recipients(const vj_post *p, const Valija__CaseState *state,
 {
     const char *self = s_self(p);
     size_t count = 0;
-    char **list;
-    size_t list_n;
     const char *owner = state != NULL ? state->owner : self;
-    if (u->kind == VALIJA__UPDATE_KIND__KIND_OPENED || u->kind == VALIJA__UPDATE_KIND__KIND_SHARE) {
-        list = u->share;
-        list_n = u->n_share;
-    } else {
-        list = state != NULL ? state->shared_with : NULL;
-        list_n = state != NULL ? state->n_shared_with : 0;
+    /* OPENED and SHARE carry full lists; an absent list is unchanged.
+     * Co-owners always receive the case (docs/cases.md). */
+    int sets_lists =
+        u->kind == VALIJA__UPDATE_KIND__KIND_OPENED || u->kind == VALIJA__UPDATE_KIND__KIND_SHARE;
+    char **lists[2] = {NULL, NULL};
+    size_t lens[2] = {0, 0};
+    if (sets_lists && u->n_share > 0) {
+        lists[0] = u->share;
+        lens[0] = u->n_share;
+    } else if (state != NULL) {
+        lists[0] = state->shared_with;
+        lens[0] = state->n_shared_with;
+    }
+    if (sets_lists && u->n_co_owners > 0) {
+        lists[1] = u->co_owners;
+        lens[1] = u->n_co_owners;
+    } else if (state != NULL) {
+        lists[1] = state->co_owners;
+        lens[1] = state->n_co_owners;
     }
     out[count++] = self;
     if (strcmp(owner, self) != 0)
         out[count++] = owner;
-    for (size_t i = 0; i < list_n; i++) {
-        int dup = 0;
-        for (size_t k = 0; k < count; k++)
-            if (strcmp(out[k], list[i]) == 0)
-                dup = 1;
-        if (dup)
-            continue;
-        if (count == VJ_MAX_RECIPIENTS) {
-            vj_diag_set(diag, "a case can be shared with at most %d posts", VJ_MAX_RECIPIENTS);
-            return VJ_E_REFUSED;
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < lens[l]; i++) {
+            int dup = 0;
+            for (size_t k = 0; k < count; k++)
+                if (strcmp(out[k], lists[l][i]) == 0)
+                    dup = 1;
+            if (dup)
+                continue;
+            if (count == VJ_MAX_RECIPIENTS) {
+                vj_diag_set(diag, "a case can be shared with at most %d posts", VJ_MAX_RECIPIENTS);
+                return VJ_E_REFUSED;
+            }
+            out[count++] = lists[l][i];
         }
-        out[count++] = list[i];
     }
     for (size_t i = 0; i < count; i++) {
         if (vj_keyring_find(p->kr, out[i]) == NULL) {

@@ -252,6 +252,8 @@ struct vj_store {
     sqlite3_stmt *list_stmt[S_F_COMBOS];
     int in_tx;      /* between begin and commit/rollback */
     int tx_failed;  /* a write failed half-way: the transaction must not commit */
+    int in_savepoint;   /* between vj_store_savepoint and release/rollback_to */
+    int sp_tx_failed;   /* tx_failed when the savepoint was taken */
     pid_t pid;      /* the process that opened it: a connection never crosses fork() */
     char err[256];  /* the last error, for a person; never case contents */
 };
@@ -741,6 +743,7 @@ int vj_store_commit(vj_store *st)
         return ret == VJ_E_REPLAY ? VJ_E_STORE : ret;
     }
     st->in_tx = 0;
+    st->in_savepoint = 0;
     return VJ_OK;
 }
 
@@ -752,6 +755,51 @@ void vj_store_rollback(vj_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
     st->tx_failed = 0;
+    st->in_savepoint = 0;
+}
+
+/* A savepoint lets the daemon undo one request or one envelope, including
+ * a write that failed half-way, and still commit the rest of the group. */
+int vj_store_savepoint(vj_store *st)
+{
+    if (st == NULL || !st->in_tx || st->in_savepoint) {
+        if (st != NULL)
+            snprintf(st->err, sizeof st->err, "savepoint outside a transaction or nested");
+        return VJ_E_INVAL;
+    }
+    int rc = sqlite3_exec(st->db, "SAVEPOINT vj_item", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return s_fail(st, rc, "savepoint");
+    st->in_savepoint = 1;
+    st->sp_tx_failed = st->tx_failed;
+    return VJ_OK;
+}
+
+int vj_store_release(vj_store *st)
+{
+    if (st == NULL || !st->in_savepoint)
+        return VJ_E_INVAL;
+    if (st->tx_failed && !st->sp_tx_failed) {
+        snprintf(st->err, sizeof st->err, "a write since the savepoint failed");
+        return VJ_E_STORE;
+    }
+    int rc = sqlite3_exec(st->db, "RELEASE vj_item", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return s_fail(st, rc, "release savepoint");
+    st->in_savepoint = 0;
+    return VJ_OK;
+}
+
+void vj_store_rollback_to(vj_store *st)
+{
+    if (st == NULL || !st->in_savepoint)
+        return;
+    if (sqlite3_exec(st->db, "ROLLBACK TO vj_item", NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_exec(st->db, "RELEASE vj_item", NULL, NULL, NULL) == SQLITE_OK)
+        st->tx_failed = st->sp_tx_failed;
+    else
+        st->tx_failed = 1;
+    st->in_savepoint = 0;
 }
 
 int vj_store_get_settings(vj_store *st, vj_store_settings *out)

@@ -133,10 +133,10 @@ static int s_parse_opts(int argc, char **argv, const char *accept, const char *u
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
-    optind = 1;
+    optind = 0; /* 0: glibc re-initializes getopt fully, permutation included */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+ho:f", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:f", longopts, NULL)) != -1) {
         if (c == 'h') {
             printf("%s", usage);
             return 0;
