@@ -20,6 +20,10 @@ int vj_api_decode(const uint8_t *data, size_t len, Valija__ClientRequest **out, 
         return ret;
     }
     ret = VJ_E_PARSE;
+    if (req->version == 0) {
+        vj_diag_set(diag, "request carries no protocol version (empty or not a ClientRequest)");
+        goto out;
+    }
     if (req->version != VJ_CLIENT_PROTOCOL_VERSION) {
         vj_diag_set(diag, "client protocol version %u is not spoken by this valijad (it speaks %d)",
                     req->version, VJ_CLIENT_PROTOCOL_VERSION);

@@ -36,6 +36,10 @@ int vj_peer_msg_decode(const uint8_t *frame, size_t len, size_t max_envelope,
         return ret;
     }
     ret = VJ_E_PARSE;
+    if (m->version == 0) {
+        vj_diag_set(diag, "frame carries no protocol version");
+        goto out;
+    }
     if (m->version != VJ_PEER_PROTOCOL_VERSION) {
         vj_diag_set(diag, "peer protocol version %u is not spoken here", m->version);
         ret = VJ_E_VERSION;

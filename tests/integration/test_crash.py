@@ -10,7 +10,7 @@ import time
 
 from vjfed import VALIJA, Checks, Federation, wait_until
 
-N = 600
+N = 1500
 CASES = 6
 
 t = Checks("crash")
@@ -35,7 +35,9 @@ with Federation(["mx-a", "sv-b"]) as fed:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     client.stdin.write(lines(0, N))
     client.stdin.close()
-    wait_until(lambda: len(b.history("CRASH-0")) > 1 or client.poll() is not None,
+    # Kill sv-b once a good part of the stream has reached it, while more
+    # is still coming.
+    wait_until(lambda: len(b.history("CRASH-0")) > N // CASES // 3 or client.poll() is not None,
                what="the stream reaching sv-b")
     b.kill()
     first = client.stdout.read().split()
@@ -43,6 +45,7 @@ with Federation(["mx-a", "sv-b"]) as fed:
     t.check(client.returncode == 0 and len(first) == N, "mx-a accepted %d updates" % N)
     delivered = {m for m in first if all(r["delivered"] for r in a.json("status", m)["recipients"])}
     print("receipted before the kill: %d of %d" % (len(delivered), N))
+    t.check(len(delivered) > 0, "some updates were receipted before the kill (else this proves nothing)")
     b.start()
     wait_until(lambda: len(held(b)) >= N + CASES, what="sv-b holds everything", timeout=60)
     have = held(b)
@@ -53,18 +56,23 @@ with Federation(["mx-a", "sv-b"]) as fed:
     client = subprocess.Popen([VALIJA, "--socket", a.socket, "submit", "-"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    client.stdin.write(lines(N, 5 * N))
+    M = 1024
+    before = len(a.history("CRASH-0"))
+    client.stdin.write(lines(N, M))
     client.stdin.close()
-    time.sleep(0.3)
+    # Two chunks of 256 committed at mx-a: the client has had at least one reply.
+    wait_until(lambda: len(a.history("CRASH-0")) >= before + 512 // CASES or client.poll() is not None,
+               what="the stream reaching mx-a")
     a.kill()
     printed = client.stdout.read().split()
     client.wait(timeout=60)
     print("ids printed before the kill: %d (client exit %d)" % (len(printed), client.returncode))
+    t.check(len(printed) > 0, "the client saw some ids before the kill (else this proves nothing)")
     a.start()
     have_a = held(a)
     t.check(set(printed) <= have_a, "every id the client saw is stored at mx-a after SIGKILL")
     wait_until(lambda: set(printed) <= held(b), what="sv-b gets them too", timeout=60)
     t.check(True, "every acknowledged id reaches sv-b after the restart")
-    t.check(client.returncode != 0 or len(printed) == 5 * N,
+    t.check(client.returncode != 0 or len(printed) == M,
             "a client cut off mid-stream reports failure")
 t.done()
