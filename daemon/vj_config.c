@@ -3,7 +3,8 @@
  *
  * The file is hostile until checked.  Before libconfig sees it we read it
  * ourselves and refuse what libconfig 1.5 would handle badly: more than
- * VJ_CONFIG_MAX_BYTES, NUL bytes, more lines than libconfig can number,
+ * VJ_CONFIG_MAX_BYTES, NUL bytes, more lines than libconfig can number, more
+ * names than it can take in quickly (its duplicate check is quadratic),
  * `@include` lines (libconfig would follow any path, with no way to switch
  * that off), "\x00" escapes (libconfig would silently cut the string there)
  * and integer literals that do not fit their type (libconfig 1.5 silently
@@ -201,7 +202,8 @@ static char *s_path_join(const char *base, const char *p)
         free(outp);
         return NULL;
     }
-    memcpy(tmp, base, bl);
+    if (bl > 0)
+        memcpy(tmp, base, bl);
     tmp[bl] = '/';
     memcpy(tmp + bl + 1, p, pl + 1);
 
@@ -368,9 +370,11 @@ static void s_scan_number(s_report *r, const char **pp, int line, const char *na
 
 /* Walks the text as libconfig's scanner would (comments, strings, names,
  * numbers) and reports integer literals that libconfig 1.5 would wrap and
- * "\x00" escapes, which would cut a string short. */
-static void s_scan_literals(s_report *r, const char *text)
+ * "\x00" escapes, which would cut a string short.  Returns the number of
+ * names (setting names and the words true and false). */
+static size_t s_scan_literals(s_report *r, const char *text)
 {
+    size_t names = 0;
     int line = 1;
     const char *name = NULL;
     size_t name_len = 0;
@@ -408,12 +412,17 @@ static void s_scan_literals(s_report *r, const char *text)
             while (s_is_alpha(*p) || s_is_digit(*p) || *p == '-' || *p == '_' || *p == '*')
                 p++;
             name_len = (size_t)(p - name);
+            names++;
+            if (name_len > VJ_CONFIG_NAME_MAX)
+                s_problem(r, line, NULL, "the name %.20s... is %zu characters long; expected at most %d",
+                          name, name_len, VJ_CONFIG_NAME_MAX);
         } else if (s_is_digit(c) || ((c == '+' || c == '-') && s_is_digit(p[1]))) {
             s_scan_number(r, &p, line, name, name_len);
         } else {
             p++;
         }
     }
+    return names;
 }
 
 /* ------------------------------------------------------------ the settings */
@@ -892,7 +901,14 @@ int vj_config_parse(const char *text, size_t len, const char *path, vj_config **
     }
 
     s_refuse_includes(&r, buf);
-    s_scan_literals(&r, buf);
+    /* libconfig looks for duplicates with a linear search per new setting:
+     * a megabyte of names would keep it busy for minutes. */
+    if (s_scan_literals(&r, buf) > VJ_CONFIG_MAX_NAMES) {
+        s_problem(&r, 0, NULL, "has more than %d setting names; expected a configuration of at most that many",
+                  VJ_CONFIG_MAX_NAMES);
+        ret = VJ_E_CONFIG;
+        goto out;
+    }
 
     config_init(&lc);
     lc_ready = 1;

@@ -38,6 +38,11 @@
 #define VJ_CONFIG_MAX_LINES 65535
 /* Peers one post may have. */
 #define VJ_CONFIG_MAX_PEERS 1024
+/* Names (of settings; true and false count too) in one file, and bytes of
+ * one name: libconfig takes quadratic time in them.  Enough for
+ * VJ_CONFIG_MAX_PEERS peers. */
+#define VJ_CONFIG_MAX_NAMES (4 * VJ_CONFIG_MAX_PEERS + 64)
+#define VJ_CONFIG_NAME_MAX 64
 /* Bytes of the path inside an ipc:// endpoint (libzmq: sun_path less its NUL). */
 #define VJ_CONFIG_IPC_PATH_MAX 107
 /* Problems reported for one file; past this, one last line says so. */

@@ -358,6 +358,36 @@ static void test_too_many_lines_refused(void **state)
     free(text);
 }
 
+static void test_too_many_names_refused(void **state)
+{
+    /* too many settings, 20 to a line: refused before libconfig spends minutes on them */
+    size_t cap = (VJ_CONFIG_MAX_NAMES + 1) * 16;
+    char *text = malloc(cap);
+    size_t o = 0;
+    vj_config *cfg = NULL;
+    vj_problems p = {0};
+
+    assert_non_null(text);
+    text[0] = '\0';
+    for (int i = 0; i <= VJ_CONFIG_MAX_NAMES; i++)
+        o += (size_t)snprintf(text + o, cap - o, "a%d=1;%s", i, i % 20 == 19 ? "\n" : "");
+    assert_int_equal(s_parse(text, &cfg, &p), VJ_E_CONFIG);
+    assert_int_equal(p.n, 1);
+    assert_non_null(strstr(p.items[0], "more than 4160 setting names"));
+    vj_problems_clear(&p);
+    free(text);
+}
+
+static void test_long_names_refused(void **state)
+{
+    char line[200];
+    char name[66];
+    memset(name, 'n', 65);
+    name[65] = '\0';
+    snprintf(line, sizeof line, "%s = 1;", name);
+    s_refused(2, line, 2, NULL, "65 characters long; expected at most 64");
+}
+
 static void test_bad_arguments(void **state)
 {
     vj_config *cfg = NULL;
@@ -999,6 +1029,8 @@ int main(void)
         cmocka_unit_test(test_control_characters_in_values_refused),
         cmocka_unit_test(test_too_large_text_refused),
         cmocka_unit_test(test_too_many_lines_refused),
+        cmocka_unit_test(test_too_many_names_refused),
+        cmocka_unit_test(test_long_names_refused),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_unknown_settings_refused),
         cmocka_unit_test(test_wrong_types_refused),
