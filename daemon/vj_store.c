@@ -25,30 +25,38 @@
  *  - No message, diagnostic or error text ever holds case contents: only
  *    SQLite's own messages (which name tables and columns, not values).
  *
- * Schema (version 1):
+ * Schema (version 1).  Only one index is keyed by a random id (envelopes.msg_id,
+ * needed for lookups and replay detection); the other keys grow
+ * monotonically or follow case ids, which keeps group commits cheap.
  *  meta(id = 1, origin_seq, lamport)
  *      this post's own origin sequence counter and Lamport clock.
- *  envelopes(origin, origin_seq, msg_id, created_ms, received_ms, from_peer,
- *            bytes)
- *      every envelope held, exact bytes; keyed by (origin, origin_seq), a
- *      monotonic key, WITHOUT ROWID; UNIQUE index on msg_id.  A violation of
- *      either is a replay.
+ *  envelopes(id, origin, origin_seq, msg_id, created_ms, received_ms,
+ *            from_peer, bytes)
+ *      every envelope held, exact bytes.  Keyed by (origin, origin_seq), a
+ *      monotonic key (UNIQUE); UNIQUE index on msg_id.  A violation of either
+ *      is a replay.  A rowid table rather than WITHOUT ROWID: kilobyte rows
+ *      in a WITHOUT ROWID b-tree spill into overflow pages (twice the size).
  *  envelope_recipients(post, origin, origin_seq)
  *      who each envelope is addressed to, keyed for catch-up: "envelopes of
  *      origin O after seq S addressed to P".
  *  origins(origin, max_seq)
  *      the highest origin_seq held per origin (the Hello holdings), kept up
  *      to date on every insert so that it never needs a full scan.
- *  outbox(id, msg_id -> envelopes, recipient, delivered, attempts, next_ms,
- *         receipt_body, receipt_sig, receipt_ms)
- *      one row per (message, recipient); id is the queue order.  The
- *      partial index outbox_due (recipient, next_ms) WHERE delivered = 0
- *      serves "due items of a recipient", backlog and next due time, and
- *      shrinks as items are delivered.
- *  events(case_id, lamport, origin, msg_id -> envelopes, origin_seq, kind,
- *         created_ms, received_ms, verified, applied, reason, update_bytes)
+ *  receipts(id, body, sig)
+ *      signed receipts exactly as received, each stored once: one receipt
+ *      covers a whole batch.
+ *  outbox(id, env_id -> envelopes, msg_id, recipient, delivered, attempts,
+ *         next_ms, receipt_id -> receipts, receipt_ms)
+ *      one row per (message, recipient), UNIQUE (env_id, recipient); id is
+ *      the queue order.  The partial index outbox_due (recipient, next_ms)
+ *      WHERE delivered = 0 serves "due items of a recipient", the backlog and
+ *      the next due time, and shrinks as items are delivered.
+ *  events(case_id, lamport, origin, msg_id, env_id -> envelopes, origin_seq,
+ *         kind, created_ms, received_ms, verified, applied, reason,
+ *         update_bytes)
  *      the decrypted events; UNIQUE index (case_id, lamport, origin, msg_id)
- *      is the fold order of a case.
+ *      is the fold order of a case.  origin, origin_seq and created_ms are
+ *      copied from the envelope held, never taken from the caller.
  *  cases(case_id PRIMARY KEY, owner, status, facility, closed, updated_ms,
  *        conflicts, state)
  *      the materialized state: filterable columns beside the whole
@@ -89,6 +97,7 @@ static const char *const s_migrations[] = {
     "  lamport INTEGER NOT NULL DEFAULT 0 CHECK (lamport >= 0));"
     "INSERT INTO meta (id) VALUES (1);"
     "CREATE TABLE envelopes ("
+    "  id INTEGER PRIMARY KEY,"
     "  origin TEXT NOT NULL,"
     "  origin_seq INTEGER NOT NULL CHECK (origin_seq >= 1),"
     "  msg_id BLOB NOT NULL CHECK (length(msg_id) = 16),"
@@ -96,7 +105,7 @@ static const char *const s_migrations[] = {
     "  received_ms INTEGER NOT NULL,"
     "  from_peer TEXT NOT NULL,"
     "  bytes BLOB NOT NULL,"
-    "  PRIMARY KEY (origin, origin_seq)) WITHOUT ROWID;"
+    "  UNIQUE (origin, origin_seq));"
     "CREATE UNIQUE INDEX envelopes_msg_id ON envelopes (msg_id);"
     "CREATE TABLE envelope_recipients ("
     "  post TEXT NOT NULL,"
@@ -106,23 +115,28 @@ static const char *const s_migrations[] = {
     "CREATE TABLE origins ("
     "  origin TEXT PRIMARY KEY,"
     "  max_seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE receipts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  body BLOB NOT NULL,"
+    "  sig BLOB NOT NULL);"
     "CREATE TABLE outbox ("
     "  id INTEGER PRIMARY KEY,"
-    "  msg_id BLOB NOT NULL REFERENCES envelopes (msg_id),"
+    "  env_id INTEGER NOT NULL REFERENCES envelopes (id),"
+    "  msg_id BLOB NOT NULL,"
     "  recipient TEXT NOT NULL,"
     "  delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1)),"
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_ms INTEGER NOT NULL,"
-    "  receipt_body BLOB,"
-    "  receipt_sig BLOB,"
+    "  receipt_id INTEGER REFERENCES receipts (id),"
     "  receipt_ms INTEGER,"
-    "  UNIQUE (msg_id, recipient));"
+    "  UNIQUE (env_id, recipient));"
     "CREATE INDEX outbox_due ON outbox (recipient, next_ms) WHERE delivered = 0;"
     "CREATE TABLE events ("
     "  case_id TEXT NOT NULL,"
     "  lamport INTEGER NOT NULL,"
     "  origin TEXT NOT NULL,"
-    "  msg_id BLOB NOT NULL REFERENCES envelopes (msg_id),"
+    "  msg_id BLOB NOT NULL,"
+    "  env_id INTEGER NOT NULL REFERENCES envelopes (id),"
     "  origin_seq INTEGER NOT NULL,"
     "  kind INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
@@ -173,7 +187,9 @@ enum {
     S_OUT_ATTEMPTED,
     S_OUT_EXISTS,
     S_OUT_RESET,
+    S_OUT_PENDING,
     S_OUT_DELIVERED,
+    S_RECEIPT_INSERT,
     S_OUT_BACKLOG,
     S_OUT_NEXT,
     S_OUT_FOR_MSG,
@@ -185,6 +201,9 @@ enum {
     S_CASE_GET,
     S_COUNT
 };
+
+/* The envelope row of msg_id ?1 (a lookup in the msg_id index). */
+#define S_ENV_ID "(SELECT id FROM envelopes WHERE msg_id = ?1)"
 
 static const char *const s_sql[S_COUNT] = {
     [S_META_NEXT_SEQ] = "UPDATE meta SET origin_seq = origin_seq + 1"
@@ -205,23 +224,29 @@ static const char *const s_sql[S_COUNT] = {
                    " ON e.origin = r.origin AND e.origin_seq = r.origin_seq"
                    " WHERE r.post = ?1 AND r.origin = ?2 AND r.origin_seq > ?3"
                    " ORDER BY r.origin_seq LIMIT ?4",
-    [S_OUT_ADD] = "INSERT INTO outbox (msg_id, recipient, next_ms) VALUES (?1, ?2, ?3)",
+    [S_OUT_ADD] = "INSERT INTO outbox (env_id, msg_id, recipient, next_ms)"
+                  " SELECT id, msg_id, ?2, ?3 FROM envelopes WHERE msg_id = ?1",
     [S_OUT_DUE] = "SELECT msg_id FROM outbox WHERE recipient = ?1 AND delivered = 0"
                   " AND next_ms <= ?2 ORDER BY next_ms, id LIMIT ?3",
     [S_OUT_ATTEMPTED] = "UPDATE outbox SET attempts = min(attempts + 1, 4294967295), next_ms = ?3"
-                        " WHERE msg_id = ?1 AND recipient = ?2 AND delivered = 0",
-    [S_OUT_EXISTS] = "SELECT 1 FROM outbox WHERE msg_id = ?1 AND recipient = ?2",
+                        " WHERE env_id = " S_ENV_ID " AND recipient = ?2 AND delivered = 0",
+    [S_OUT_EXISTS] = "SELECT 1 FROM outbox WHERE env_id = " S_ENV_ID " AND recipient = ?2",
     [S_OUT_RESET] = "UPDATE outbox SET next_ms = ?2"
                     " WHERE recipient = ?1 AND delivered = 0 AND next_ms > ?2",
-    [S_OUT_DELIVERED] = "UPDATE outbox SET delivered = 1, receipt_body = ?3, receipt_sig = ?4,"
-                        " receipt_ms = ?5 WHERE msg_id = ?1 AND recipient = ?2 AND delivered = 0",
+    [S_OUT_PENDING] = "SELECT id FROM outbox"
+                      " WHERE env_id = " S_ENV_ID " AND recipient = ?2 AND delivered = 0",
+    [S_OUT_DELIVERED] = "UPDATE outbox SET delivered = 1, receipt_id = ?2, receipt_ms = ?3"
+                        " WHERE id = ?1",
+    [S_RECEIPT_INSERT] = "INSERT INTO receipts (body, sig) VALUES (?1, ?2)",
     [S_OUT_BACKLOG] = "SELECT count(*) FROM outbox WHERE recipient = ?1 AND delivered = 0",
     [S_OUT_NEXT] = "SELECT min(next_ms) FROM outbox WHERE recipient = ?1 AND delivered = 0",
     [S_OUT_FOR_MSG] = "SELECT recipient, delivered, receipt_ms, attempts FROM outbox"
-                      " WHERE msg_id = ?1 ORDER BY recipient",
-    [S_EVENT_INSERT] = "INSERT INTO events (case_id, lamport, origin, msg_id, origin_seq, kind,"
-                       " created_ms, received_ms, verified, applied, reason, update_bytes)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      " WHERE env_id = " S_ENV_ID " ORDER BY recipient",
+    /* origin, origin_seq and created_ms come from the envelope held */
+    [S_EVENT_INSERT] = "INSERT INTO events (case_id, lamport, origin, msg_id, env_id, origin_seq,"
+                       " kind, created_ms, received_ms, verified, applied, reason, update_bytes)"
+                       " SELECT ?1, ?2, origin, msg_id, id, origin_seq, ?6, created_ms, ?8, ?9,"
+                       " ?10, ?11, ?12 FROM envelopes WHERE msg_id = ?4",
     [S_HISTORY] = "SELECT msg_id, origin, origin_seq, kind, created_ms, received_ms, lamport,"
                   " verified, applied, reason, update_bytes FROM events WHERE case_id = ?1"
                   " ORDER BY lamport, origin, msg_id",
@@ -255,10 +280,16 @@ struct vj_store {
     int in_savepoint;   /* between vj_store_savepoint and release/rollback_to */
     int sp_tx_failed;   /* tx_failed when the savepoint was taken */
     pid_t pid;      /* the process that opened it: a connection never crosses fork() */
+    /* the receipt stored last in this transaction (rc_id 0: none) */
+    uint8_t *rc_body, *rc_sig;
+    size_t rc_body_len, rc_sig_len;
+    int64_t rc_id;
     char err[256];  /* the last error, for a person; never case contents */
 };
 
 /* --------------------------------------------------------------- helpers */
+
+static void s_receipt_forget(vj_store *st);
 
 static void s_set_err(vj_store *st, const char *what)
 {
@@ -690,6 +721,7 @@ void vj_store_close(vj_store **stp)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_close(st->db);
     }
+    s_receipt_forget(st);
     free(st);
     *stp = NULL;
 }
@@ -736,6 +768,7 @@ int vj_store_commit(vj_store *st)
     if (rc != SQLITE_OK) {
         int ret = s_fail(st, rc, "commit");
         /* Nothing of this transaction is durable: say so by ending it. */
+        s_receipt_forget(st);
         if (!sqlite3_get_autocommit(st->db))
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
@@ -751,6 +784,7 @@ void vj_store_rollback(vj_store *st)
 {
     if (st == NULL || !st->in_tx)
         return;
+    s_receipt_forget(st);
     if (!sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
@@ -1174,12 +1208,15 @@ int vj_store_outbox_add(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], const
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
         /* One statement: a constraint failure leaves the transaction intact.
-         * Already queued: VJ_E_EXISTS; unknown message: VJ_E_NOTFOUND. */
+         * Already queued: VJ_E_EXISTS. */
         ret = s_fail(st, rc, "queueing outbox item");
         if (ret == VJ_E_REPLAY)
             ret = VJ_E_EXISTS;
-        else if (ret != VJ_E_NOTFOUND)
+        else
             st->tx_failed = 1;
+    } else if (sqlite3_changes(st->db) == 0) {
+        snprintf(st->err, sizeof st->err, "queueing outbox item: message not held");
+        ret = VJ_E_NOTFOUND;
     }
     s_done(s);
     return ret;
@@ -1289,11 +1326,63 @@ int vj_store_outbox_reset_due(vj_store *st, const char *recipient, int64_t now_m
     return ret;
 }
 
+/* Forgets the cached receipt (its row may have been rolled back). */
+static void s_receipt_forget(vj_store *st)
+{
+    free(st->rc_body);
+    free(st->rc_sig);
+    st->rc_body = st->rc_sig = NULL;
+    st->rc_body_len = st->rc_sig_len = 0;
+    st->rc_id = 0;
+}
+
+/* The row id of this receipt: one receipt covers a whole batch, so it is
+ * stored once and the outbox rows of the batch refer to it. */
+static int s_receipt_id(vj_store *st, const uint8_t *body, size_t body_len, const uint8_t *sig,
+                        size_t sig_len, int64_t *id)
+{
+    int ret = VJ_E_STORE;
+    sqlite3_stmt *s = NULL;
+    if (st->rc_id != 0 && st->rc_body_len == body_len && st->rc_sig_len == sig_len &&
+        memcmp(st->rc_body, body, body_len) == 0 && memcmp(st->rc_sig, sig, sig_len) == 0) {
+        *id = st->rc_id;
+        return VJ_OK;
+    }
+    s_receipt_forget(st);
+    s = s_stmt(st, S_RECEIPT_INSERT);
+    sqlite3_bind_blob(s, 1, body, (int)body_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, sig, (int)sig_len, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        ret = s_fail(st, rc, "storing receipt");
+        ret = ret == VJ_E_REPLAY ? VJ_E_STORE : ret;
+        goto out;
+    }
+    *id = sqlite3_last_insert_rowid(st->db);
+    /* Remember it for the next item of the batch (best effort). */
+    st->rc_body = malloc(body_len);
+    st->rc_sig = malloc(sig_len);
+    if (st->rc_body != NULL && st->rc_sig != NULL) {
+        memcpy(st->rc_body, body, body_len);
+        memcpy(st->rc_sig, sig, sig_len);
+        st->rc_body_len = body_len;
+        st->rc_sig_len = sig_len;
+        st->rc_id = *id;
+    } else {
+        s_receipt_forget(st);
+    }
+    ret = VJ_OK;
+out:
+    s_done(s);
+    return ret;
+}
+
 int vj_store_outbox_delivered(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
                               const char *recipient, const uint8_t *receipt_body, size_t body_len,
                               const uint8_t *receipt_sig, size_t sig_len, int64_t receipt_ms)
 {
     int ret = s_writable(st);
+    sqlite3_stmt *s = NULL;
     if (ret != VJ_OK)
         return ret;
     if (msg_id == NULL || !vj_post_name_is_valid(recipient) ||
@@ -1302,20 +1391,45 @@ int vj_store_outbox_delivered(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
         snprintf(st->err, sizeof st->err, "invalid delivery record");
         return VJ_E_INVAL;
     }
-    sqlite3_stmt *s = s_stmt(st, S_OUT_DELIVERED);
+    /* Only an undelivered item takes a receipt: the first receipt stays. */
+    s = s_stmt(st, S_OUT_PENDING);
     sqlite3_bind_blob(s, 1, msg_id, VJ_MSG_ID_LEN, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, recipient, -1, SQLITE_STATIC);
-    /* A zero-length blob, not NULL, when there are no bytes. */
-    sqlite3_bind_blob(s, 3, body_len > 0 ? (const void *)receipt_body : "", (int)body_len,
-                      SQLITE_STATIC);
-    sqlite3_bind_blob(s, 4, sig_len > 0 ? (const void *)receipt_sig : "", (int)sig_len,
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, receipt_ms);
     int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        ret = VJ_OK; /* unknown or delivered already: ignored */
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = s_fail(st, rc, "recording delivery");
+        goto out;
+    }
+    int64_t item = sqlite3_column_int64(s, 0);
+    s_done(s);
+    s = NULL;
+
+    int64_t receipt = 0;
+    if (body_len > 0 || sig_len > 0) {
+        ret = s_receipt_id(st, body_len > 0 ? receipt_body : (const uint8_t *)"", body_len,
+                           sig_len > 0 ? receipt_sig : (const uint8_t *)"", sig_len, &receipt);
+        if (ret != VJ_OK) {
+            st->tx_failed = 1;
+            goto out;
+        }
+    }
+    s = s_stmt(st, S_OUT_DELIVERED);
+    sqlite3_bind_int64(s, 1, item);
+    if (receipt != 0)
+        sqlite3_bind_int64(s, 2, receipt);
+    sqlite3_bind_int64(s, 3, receipt_ms);
+    rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
         ret = s_fail(st, rc, "recording delivery");
         st->tx_failed = 1;
+        goto out;
     }
+    ret = VJ_OK;
+out:
     s_done(s);
     return ret;
 }
@@ -1338,8 +1452,10 @@ int vj_store_outbox_receipt(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
     if (st == NULL || msg_id == NULL || !vj_post_name_is_valid(recipient))
         goto out;
     int rc = sqlite3_prepare_v2(st->db,
-                                "SELECT receipt_body, receipt_sig, receipt_ms FROM outbox"
-                                " WHERE msg_id = ?1 AND recipient = ?2 AND delivered = 1",
+                                "SELECT r.body, r.sig, o.receipt_ms FROM outbox o"
+                                " LEFT JOIN receipts r ON r.id = o.receipt_id"
+                                " WHERE o.env_id = " S_ENV_ID " AND o.recipient = ?2"
+                                " AND o.delivered = 1",
                                 -1, &s, NULL);
     if (rc != SQLITE_OK) {
         ret = s_fail(st, rc, "reading receipt");
@@ -1551,11 +1667,8 @@ int vj_store_put_event(vj_store *st, const vj_store_event *ev)
     sqlite3_stmt *s = s_stmt(st, S_EVENT_INSERT);
     sqlite3_bind_text(s, 1, ev->case_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)ev->lamport);
-    sqlite3_bind_text(s, 3, ev->info->origin, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 4, ev->info->msg_id, VJ_MSG_ID_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, (int64_t)ev->info->origin_seq);
     sqlite3_bind_int64(s, 6, ev->kind);
-    sqlite3_bind_int64(s, 7, ev->info->created_ms);
     sqlite3_bind_int64(s, 8, ev->received_ms);
     sqlite3_bind_int(s, 9, ev->verified != 0);
     sqlite3_bind_int(s, 10, ev->applied != 0);
@@ -1565,11 +1678,14 @@ int vj_store_put_event(vj_store *st, const vj_store_event *ev)
                       (int)ev->update_len, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        /* One statement: a duplicate (VJ_E_REPLAY) or an event of a message
-         * not held (VJ_E_NOTFOUND) leaves the transaction intact. */
+        /* One statement: a duplicate (VJ_E_REPLAY) leaves the transaction
+         * intact. */
         ret = s_fail(st, rc, "storing event");
-        if (ret != VJ_E_REPLAY && ret != VJ_E_NOTFOUND)
+        if (ret != VJ_E_REPLAY)
             st->tx_failed = 1;
+    } else if (sqlite3_changes(st->db) == 0) {
+        snprintf(st->err, sizeof st->err, "storing event: message not held");
+        ret = VJ_E_NOTFOUND;
     }
     s_done(s);
     return ret;

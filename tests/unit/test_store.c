@@ -942,6 +942,67 @@ static void test_outbox_delivered_keeps_receipt(void **state)
     assert_int_equal(backlog, 0);
 }
 
+/* One receipt covers a batch and is stored once; a rolled-back receipt is
+ * never referred to afterwards. */
+static void test_outbox_batch_receipt_and_rollback(void **state)
+{
+    fixture *f = *state;
+    open_store(f);
+    fill_outbox(f);
+    uint8_t m1[VJ_MSG_ID_LEN], m2[VJ_MSG_ID_LEN], m3[VJ_MSG_ID_LEN];
+    make_id(m1, 1);
+    make_id(m2, 2);
+    make_id(m3, 3);
+    const uint8_t body[] = "one receipt for messages 1, 2 and 3", sig[64] = {0x77};
+    const uint8_t other[] = "another receipt", osig[64] = {0x78};
+
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "sv-washington", body, sizeof body, sig,
+                                               sizeof sig, 10),
+                     VJ_OK);
+    vj_store_rollback(f->st);
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        const uint8_t *m = i == 0 ? m2 : i == 1 ? m3 : m1;
+        assert_int_equal(vj_store_outbox_delivered(f->st, m, "sv-washington", body, sizeof body,
+                                                   sig, sizeof sig, 20),
+                         VJ_OK);
+    }
+    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "hn-washington", other, sizeof other,
+                                               osig, sizeof osig, 30),
+                     VJ_OK);
+    assert_int_equal(vj_store_commit(f->st), VJ_OK);
+    reopen_store(f);
+
+    const uint8_t *ms[3] = {m1, m2, m3};
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t *rb = NULL, *rs = NULL;
+        size_t rbl = 0, rsl = 0;
+        int64_t rms = 0;
+        assert_int_equal(vj_store_outbox_receipt(f->st, ms[i], "sv-washington", &rb, &rbl, &rs,
+                                                 &rsl, &rms),
+                         VJ_OK);
+        assert_int_equal(rbl, sizeof body);
+        assert_memory_equal(rb, body, sizeof body);
+        assert_memory_equal(rs, sig, sizeof sig);
+        assert_int_equal(rms, 20);
+        free(rb);
+        free(rs);
+    }
+    uint8_t *rb = NULL, *rs = NULL;
+    size_t rbl = 0, rsl = 0;
+    int64_t rms = 0;
+    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "hn-washington", &rb, &rbl, &rs, &rsl,
+                                             &rms),
+                     VJ_OK);
+    assert_memory_equal(rb, other, sizeof other);
+    assert_memory_equal(rs, osig, sizeof osig);
+    free(rb);
+    free(rs);
+    vj_store_close(&f->st);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM receipts"), 2);
+}
+
 static void test_outbox_bad_input(void **state)
 {
     fixture *f = *state;
@@ -1129,6 +1190,16 @@ static void test_event_bad_input(void **state)
     bad = ev;
     bad.update_len = (size_t)VJ_ENVELOPE_MAX_DEFAULT + 1;
     assert_int_equal(vj_store_put_event(f->st, &bad), VJ_E_INVAL);
+    /* the caller cannot rewrite who wrote the event: origin, seq and
+     * creation time come from the envelope held */
+    vj_envelope_info lying = info;
+    snprintf(lying.origin, sizeof lying.origin, "hn-washington");
+    lying.origin_seq = 77;
+    lying.created_ms = 5;
+    bad = ev;
+    bad.info = &lying;
+    bad.lamport = 2;
+    assert_int_equal(vj_store_put_event(f->st, &bad), VJ_OK);
     bad = ev;
     bad.info = NULL;
     assert_int_equal(vj_store_put_event(f->st, &bad), VJ_E_INVAL);
@@ -1137,7 +1208,12 @@ static void test_event_bad_input(void **state)
     Valija__HistoryEntry **h = NULL;
     size_t n = 0;
     assert_int_equal(vj_store_history(f->st, "MX-1", &h, &n), VJ_OK);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(h[i]->origin, "gt-washington");
+        assert_int_equal(h[i]->seq, 1);
+        assert_int_equal(h[i]->created_ms, info.created_ms);
+    }
     vj_store_history_free(h, n);
 }
 
@@ -1463,6 +1539,7 @@ int main(void)
         T(test_outbox_due_order_and_max),
         T(test_outbox_attempts_and_reset),
         T(test_outbox_delivered_keeps_receipt),
+        T(test_outbox_batch_receipt_and_rollback),
         T(test_outbox_bad_input),
         T(test_delivery_report),
         T(test_history_order),
