@@ -22,6 +22,7 @@
 #include "vj_config.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -146,41 +147,51 @@ static void s_problem(s_report *r, int line, const char *setting, const char *fm
         vj_problems_add(r->problems, "%s: %s", r->file, msg);
 }
 
-/* A value from the file, quoted for a message: at most 100 bytes of it,
- * anything but printable ASCII escaped, so that no control sequence from a
- * hostile file reaches a terminal. */
+/* v for a message: at most max_in bytes of it (then "..."), anything but
+ * printable ASCII escaped, so that no control sequence from a hostile file
+ * reaches a terminal; in double quotes if quoted.  out_len must be at least
+ * 4 * max_in + 8. */
+static void s_escape(char *out, size_t out_len, const char *v, size_t max_in, int quoted)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    assert(out_len >= 4 * max_in + 8);
+    if (quoted)
+        out[o++] = '"';
+    for (size_t i = 0; v && v[i]; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (i == max_in) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (quoted && (c == '"' || c == '\\')) {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (quoted)
+        out[o++] = '"';
+    out[o] = '\0';
+}
+
+/* A value from the file, quoted for a message (at most 100 bytes of it). */
 typedef struct {
     char s[448];
 } s_quoted;
 
 static s_quoted s_quote(const char *v)
 {
-    static const char hex[] = "0123456789abcdef";
     s_quoted q;
-    size_t o = 0;
-
-    q.s[o++] = '"';
-    for (size_t i = 0; v && v[i]; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (i == 100) {
-            memcpy(q.s + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c == '"' || c == '\\') {
-            q.s[o++] = '\\';
-            q.s[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            q.s[o++] = '\\';
-            q.s[o++] = 'x';
-            q.s[o++] = hex[c >> 4];
-            q.s[o++] = hex[c & 15];
-        } else {
-            q.s[o++] = (char)c;
-        }
-    }
-    q.s[o++] = '"';
-    q.s[o] = '\0';
+    s_escape(q.s, sizeof q.s, v, 100, 1);
     return q;
 }
 
@@ -1045,6 +1056,25 @@ out:
     return VJ_OK;
 }
 
+/* "PATH cannot be used: why", from a keys/ failure and its diagnostic
+ * (which often names the path already). */
+typedef struct {
+    char s[1200];
+} s_why;
+
+static s_why s_cannot_use(const char *path, int rc, const vj_diag *diag)
+{
+    s_why w;
+    char what[4 * 160 + 8];
+
+    s_escape(what, sizeof what, diag->text[0] ? diag->text : vj_strerror(rc), 160, 0);
+    if (path && strstr(what, path))
+        snprintf(w.s, sizeof w.s, "cannot be used: %s", what);
+    else
+        snprintf(w.s, sizeof w.s, "%s cannot be used: %s", s_quote(path).s, what);
+    return w;
+}
+
 static const char *s_shared_key(const vj_card *a, const vj_card *b)
 {
     if (memcmp(a->sign_pk, b->sign_pk, sizeof a->sign_pk) == 0)
@@ -1081,8 +1111,8 @@ int vj_config_check_keys(const vj_config *cfg, vj_problems *problems)
     vj_diag_clear(&diag);
     rc = vj_identity_load(cfg->secret_key_path, &id, &diag);
     if (rc != VJ_OK) {
-        s_problem(&r, cfg->secret_key_line, "secret_key", "%s cannot be used: %s%s%s; expected %s",
-                  s_quote(cfg->secret_key_path).s, vj_strerror(rc), diag.text[0] ? ": " : "", diag.text,
+        s_problem(&r, cfg->secret_key_line, "secret_key", "%s; expected %s",
+                  s_cannot_use(cfg->secret_key_path, rc, &diag).s,
                   rc == VJ_E_PERM ? "a regular file only its owner can read (chmod 600)"
                                   : "this post's secret key file");
     } else if (strcmp(vj_identity_post(id), cfg->post) != 0) {
@@ -1099,9 +1129,8 @@ int vj_config_check_keys(const vj_config *cfg, vj_problems *problems)
         vj_diag_clear(&diag);
         rc = pc->card_path ? vj_card_load(pc->card_path, &cards[i], &diag) : VJ_E_INVAL;
         if (rc != VJ_OK) {
-            s_problem(&r, pc->line, label, "%s cannot be used: %s%s%s; expected the verified card of %s",
-                      s_quote(pc->card_path).s, vj_strerror(rc), diag.text[0] ? ": " : "", diag.text,
-                      s_quote(pc->name).s);
+            s_problem(&r, pc->line, label, "%s; expected the verified card of %s",
+                      s_cannot_use(pc->card_path, rc, &diag).s, s_quote(pc->name).s);
             continue;
         }
         if (strcmp(cards[i].post, pc->name) != 0) {
