@@ -773,6 +773,7 @@ int vj_store_commit(vj_store *st)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
         st->tx_failed = 0;
+        st->in_savepoint = 0;
         return ret == VJ_E_REPLAY ? VJ_E_STORE : ret;
     }
     st->in_tx = 0;
@@ -828,6 +829,8 @@ void vj_store_rollback_to(vj_store *st)
 {
     if (st == NULL || !st->in_savepoint)
         return;
+    /* a receipt stored since the savepoint is gone */
+    s_receipt_forget(st);
     if (sqlite3_exec(st->db, "ROLLBACK TO vj_item", NULL, NULL, NULL) == SQLITE_OK &&
         sqlite3_exec(st->db, "RELEASE vj_item", NULL, NULL, NULL) == SQLITE_OK)
         st->tx_failed = st->sp_tx_failed;

@@ -1003,6 +1003,76 @@ static void test_outbox_batch_receipt_and_rollback(void **state)
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM receipts"), 2);
 }
 
+static void test_savepoints(void **state)
+{
+    fixture *f = *state;
+    open_store(f);
+    fill_outbox(f);
+    uint8_t m1[VJ_MSG_ID_LEN], m2[VJ_MSG_ID_LEN];
+    make_id(m1, 1);
+    make_id(m2, 2);
+    const uint8_t body[] = "receipt", sig[64] = {9};
+
+    assert_int_equal(vj_store_savepoint(f->st), VJ_E_INVAL); /* outside a transaction */
+    assert_int_equal(vj_store_release(f->st), VJ_E_INVAL);
+    vj_store_rollback_to(f->st); /* harmless */
+
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    /* item 1: kept */
+    assert_int_equal(vj_store_savepoint(f->st), VJ_OK);
+    assert_int_equal(vj_store_savepoint(f->st), VJ_E_INVAL); /* one level only */
+    vj_envelope_info a = make_info("gt-washington", 1, 10, "mx-washington", NULL);
+    put_env(f->st, &a, 10);
+    assert_int_equal(vj_store_release(f->st), VJ_OK);
+    /* item 2: undone, with a receipt stored inside it */
+    assert_int_equal(vj_store_savepoint(f->st), VJ_OK);
+    vj_envelope_info b = make_info("gt-washington", 2, 11, "mx-washington", NULL);
+    put_env(f->st, &b, 11);
+    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "sv-washington", body, sizeof body, sig,
+                                               sizeof sig, 5),
+                     VJ_OK);
+    vj_store_rollback_to(f->st);
+    /* item 3: the same receipt again must be stored anew, not referred to */
+    assert_int_equal(vj_store_savepoint(f->st), VJ_OK);
+    assert_int_equal(vj_store_outbox_delivered(f->st, m2, "sv-washington", body, sizeof body, sig,
+                                               sizeof sig, 6),
+                     VJ_OK);
+    assert_int_equal(vj_store_release(f->st), VJ_OK);
+    assert_int_equal(vj_store_commit(f->st), VJ_OK);
+    reopen_store(f);
+
+    assert_int_equal(held(f->st, 10), 1);
+    assert_int_equal(held(f->st, 11), 0);
+    uint8_t *rb = NULL, *rs = NULL;
+    size_t rbl = 0, rsl = 0;
+    int64_t rms = 0;
+    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "sv-washington", &rb, &rbl, &rs, &rsl,
+                                             &rms),
+                     VJ_E_NOTFOUND);
+    assert_int_equal(vj_store_outbox_receipt(f->st, m2, "sv-washington", &rb, &rbl, &rs, &rsl,
+                                             &rms),
+                     VJ_OK);
+    assert_memory_equal(rb, body, sizeof body);
+    assert_int_equal(rms, 6);
+    free(rb);
+    free(rs);
+    vj_origin_mark *marks = NULL;
+    size_t n = 0;
+    assert_int_equal(vj_store_origin_marks(f->st, &marks, &n), VJ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(marks[0].origin, "gt-washington");
+    assert_int_equal(marks[0].seq, 1);
+    free(marks);
+
+    /* a savepoint left open is part of the transaction: rollback ends both */
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    assert_int_equal(vj_store_savepoint(f->st), VJ_OK);
+    put_env(f->st, &b, 11);
+    vj_store_rollback(f->st);
+    assert_int_equal(vj_store_release(f->st), VJ_E_INVAL);
+    assert_int_equal(held(f->st, 11), 0);
+}
+
 static void test_outbox_bad_input(void **state)
 {
     fixture *f = *state;
@@ -1532,6 +1602,7 @@ int main(void)
         T(test_invalid_envelopes_refused),
         T(test_writes_outside_transaction_refused),
         T(test_rollback_leaves_nothing),
+        T(test_savepoints),
         T(test_counters_persist_and_increase),
         T(test_lamport_out_of_range),
         T(test_origin_marks),
