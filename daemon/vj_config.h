@@ -12,7 +12,9 @@
  *               card = "peers/sv-washington.card"; } );
  *   limits = { max_message_bytes = 1048576; retry_max_seconds = 300; retry_min_ms = 200; };
  *
- * Relative paths resolve against the directory of the file.  Unknown settings
+ * Relative paths resolve against the directory of the file's path as given
+ * (made absolute with the current directory; symlinks are not followed, "."
+ * and repeated slashes are dropped, ".." is kept).  Unknown settings
  * and values of the wrong type are errors.  Every problem found is added to a
  * vj_problems list as "FILE:LINE: SETTING: what is wrong; what was expected",
  * all of them before failing.  A setting that is missing is reported at the

@@ -986,6 +986,33 @@ static void test_check_keys_peers_sharing_keys_refused(void **state)
     vj_config_destroy(&cfg);
 }
 
+static void test_check_keys_peer_with_own_keys_refused(void **state)
+{
+    s_tmp *t = *state;
+    uint8_t seed[32], box[VJ_BOX_SK_LEN], curve[VJ_CURVE_KEY_LEN];
+    vj_identity *me = NULL, *twin = NULL;
+    vj_card card;
+    char *text = NULL;
+    vj_diag diag;
+    vj_config *cfg = s_post(t, NULL);
+
+    /* our own keys under the peer's name: a card that verifies, but is us */
+    memset(seed, 4, sizeof seed);
+    memset(box, 5, sizeof box);
+    memset(curve, 6, sizeof curve);
+    assert_int_equal(vj_identity_from_secrets("mx-washington", seed, box, curve, &me), VJ_OK);
+    assert_int_equal(vj_identity_save(me, cfg->secret_key_path, 1, &diag), VJ_OK);
+    assert_int_equal(vj_identity_from_secrets("sv-washington", seed, box, curve, &twin), VJ_OK);
+    assert_int_equal(vj_card_from_identity(twin, &card), VJ_OK);
+    assert_int_equal(vj_card_format(&card, &text), VJ_OK);
+    s_write(t->dir, "peers/sv-washington.card", text, strlen(text), 0644);
+    free(text);
+    vj_identity_destroy(&me);
+    vj_identity_destroy(&twin);
+    s_check_refused(cfg, 7, "peers.[0].card", "has this post's own signing key");
+    vj_config_destroy(&cfg);
+}
+
 static void test_check_keys_store_dir_not_a_directory_refused(void **state)
 {
     s_tmp *t = *state;
@@ -1059,6 +1086,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_keys_card_of_another_post_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_tampered_card_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_peers_sharing_keys_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_peer_with_own_keys_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_store_dir_not_a_directory_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_reports_all, s_setup, s_teardown),
     };
