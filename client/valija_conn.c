@@ -7,7 +7,8 @@
  * is watched by a socket monitor, so that a daemon that goes away (or drops
  * us for an oversized message) ends the wait at once as "unreachable".
  * A reply is unpacked under the same cap, and its version, status and body
- * case are checked before any of it is used.  Nothing here prints.
+ * case are checked (vj_client_reply_decode) before any of it is used.
+ * Nothing here prints.
  */
 #include "valija_private.h"
 
@@ -310,77 +311,16 @@ out:
     return ret;
 }
 
-static valija_err s_map_status(valija *conn, const Valija__ClientReply *reply)
-{
-    valija_err err;
-    const char *dflt;
-    switch (reply->status) {
-    case VALIJA__REPLY_STATUS__REPLY_OK: return VALIJA_OK;
-    case VALIJA__REPLY_STATUS__REPLY_NOT_FOUND:
-        err = VALIJA_NOT_FOUND;
-        dflt = "not found";
-        break;
-    case VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST:
-        err = VALIJA_BAD_REQUEST;
-        dflt = "valijad found the request invalid";
-        break;
-    case VALIJA__REPLY_STATUS__REPLY_REFUSED:
-        err = VALIJA_REFUSED;
-        dflt = "the case rules forbid this";
-        break;
-    case VALIJA__REPLY_STATUS__REPLY_INTERNAL:
-        err = VALIJA_INTERNAL;
-        dflt = "valijad failed; see its log";
-        break;
-    case VALIJA__REPLY_STATUS__REPLY_VERSION:
-        err = VALIJA_VERSION;
-        dflt = "valijad does not speak this client protocol version";
-        break;
-    default:
-        return s_fail(conn, VALIJA_INTERNAL, "valijad sent an unknown reply status %d",
-                      (int)reply->status);
-    }
-    const char *text = reply->error;
-    if (text == NULL || *text == '\0' || strlen(text) >= sizeof conn->err ||
-        !vj_text_is_valid(text, strlen(text)))
-        text = dflt;
-    return s_fail(conn, err, "%s", text);
-}
-
-/* Unpacks and checks one reply: version, then status, then body case.
- * On VALIJA_OK *out is the caller's (vj_codec_free). */
+/* Unpacks and checks one reply (vj_client_reply_decode); on failure the
+ * handle's message says why.  On VALIJA_OK *out is the caller's. */
 static valija_err s_unpack(valija *conn, zmq_msg_t *msg, Valija__ClientReply__BodyCase want,
                            Valija__ClientReply **out)
 {
-    valija_err ret = VALIJA_INTERNAL;
-    ProtobufCMessage *m = NULL;
-    *out = NULL;
-    int rc = vj_codec_unpack(&valija__client_reply__descriptor, zmq_msg_data(msg),
-                             zmq_msg_size(msg), VJ_CLIENT_REPLY_MAX, &m);
-    if (rc != VJ_OK) {
-        s_fail(conn, ret, "valijad sent a malformed reply (%s)", vj_strerror(rc));
-        goto out;
-    }
-    Valija__ClientReply *reply = (Valija__ClientReply *)m;
-    if (reply->version != VJ_CLIENT_PROTOCOL_VERSION) {
-        ret = s_fail(conn, VALIJA_VERSION,
-                     "valijad speaks client protocol version %u; this client speaks %d",
-                     (unsigned)reply->version, VJ_CLIENT_PROTOCOL_VERSION);
-        goto out;
-    }
-    if ((ret = s_map_status(conn, reply)) != VALIJA_OK)
-        goto out;
-    ret = VALIJA_INTERNAL;
-    if (reply->body_case != want) {
-        s_fail(conn, ret, "valijad sent an unexpected kind of reply (%d where %d was expected)",
-               (int)reply->body_case, (int)want);
-        goto out;
-    }
-    *out = reply;
-    m = NULL;
-    ret = VALIJA_OK;
-out:
-    vj_codec_free(m);
+    char why[sizeof conn->err];
+    valija_err ret = vj_client_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), want, out, why,
+                                            sizeof why);
+    if (ret != VALIJA_OK)
+        s_fail(conn, ret, "%s", why);
     return ret;
 }
 

@@ -26,6 +26,16 @@ void vj_arena_free(vj_arena **arena);
 valija_err vj_client_update_to_pb(const valija_update *u, Valija__CaseUpdate *pb, vj_arena **arena)
     VALIJA_MUST_CHECK;
 
+/* Unpacks len bytes as a ClientReply (capped at VJ_CLIENT_REPLY_MAX) and
+ * checks, in this order, the protocol version (VALIJA_VERSION), the status
+ * (mapped to its valija_err, with the daemon's text in why when it is
+ * printable text, else a default), and that the body case is want
+ * (VALIJA_INTERNAL).  Malformed bytes: VALIJA_INTERNAL.  On VALIJA_OK *out
+ * is the caller's (vj_codec_free); otherwise it is NULL and why says what. */
+valija_err vj_client_reply_decode(const uint8_t *data, size_t len,
+                                  Valija__ClientReply__BodyCase want, Valija__ClientReply **out,
+                                  char *why, size_t why_len) VALIJA_MUST_CHECK;
+
 /* The conversions from a reply to the public structs.  The results borrow
  * the strings of pb (which must outlive them) and take the rest from *arena.
  * Every string and id is checked: VALIJA_INTERNAL with a message in why for

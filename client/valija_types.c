@@ -508,6 +508,80 @@ valija_err vj_client_update_to_pb(const valija_update *u, Valija__CaseUpdate *pb
 
 /* ---- from protobuf -------------------------------------------------------- */
 
+static valija_err s_map_status(const Valija__ClientReply *reply, char *why, size_t why_len)
+{
+    valija_err err;
+    const char *dflt;
+    switch (reply->status) {
+    case VALIJA__REPLY_STATUS__REPLY_OK: return VALIJA_OK;
+    case VALIJA__REPLY_STATUS__REPLY_NOT_FOUND:
+        err = VALIJA_NOT_FOUND;
+        dflt = "not found";
+        break;
+    case VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST:
+        err = VALIJA_BAD_REQUEST;
+        dflt = "valijad found the request invalid";
+        break;
+    case VALIJA__REPLY_STATUS__REPLY_REFUSED:
+        err = VALIJA_REFUSED;
+        dflt = "the case rules forbid this";
+        break;
+    case VALIJA__REPLY_STATUS__REPLY_INTERNAL:
+        err = VALIJA_INTERNAL;
+        dflt = "valijad failed; see its log";
+        break;
+    case VALIJA__REPLY_STATUS__REPLY_VERSION:
+        err = VALIJA_VERSION;
+        dflt = "valijad does not speak this client protocol version";
+        break;
+    default:
+        s_why(why, why_len, "valijad sent an unknown reply status %d", (int)reply->status);
+        return VALIJA_INTERNAL;
+    }
+    const char *text = reply->error;
+    if (text == NULL || *text == '\0' || strlen(text) >= why_len ||
+        !vj_text_is_valid(text, strlen(text)))
+        text = dflt;
+    s_why(why, why_len, "%s", text);
+    return err;
+}
+
+valija_err vj_client_reply_decode(const uint8_t *data, size_t len,
+                                  Valija__ClientReply__BodyCase want, Valija__ClientReply **out,
+                                  char *why, size_t why_len)
+{
+    valija_err ret = VALIJA_INTERNAL;
+    ProtobufCMessage *m = NULL;
+    *out = NULL;
+    s_why(why, why_len, "%s", "");
+    int rc = vj_codec_unpack(&valija__client_reply__descriptor, data, len, VJ_CLIENT_REPLY_MAX, &m);
+    if (rc != VJ_OK) {
+        s_why(why, why_len, "valijad sent a malformed reply (%s)", vj_strerror(rc));
+        goto out;
+    }
+    Valija__ClientReply *reply = (Valija__ClientReply *)m;
+    if (reply->version != VJ_CLIENT_PROTOCOL_VERSION) {
+        ret = VALIJA_VERSION;
+        s_why(why, why_len, "valijad speaks client protocol version %u; this client speaks %d",
+              (unsigned)reply->version, VJ_CLIENT_PROTOCOL_VERSION);
+        goto out;
+    }
+    if ((ret = s_map_status(reply, why, why_len)) != VALIJA_OK)
+        goto out;
+    ret = VALIJA_INTERNAL;
+    if (reply->body_case != want) {
+        s_why(why, why_len, "valijad sent an unexpected kind of reply (%d where %d was expected)",
+              (int)reply->body_case, (int)want);
+        goto out;
+    }
+    *out = reply;
+    m = NULL;
+    ret = VALIJA_OK;
+out:
+    vj_codec_free(m);
+    return ret;
+}
+
 /* Checks a string of the reply; "" for an absent one. */
 static int s_text_ok(const char *s, const char *field, char *why, size_t why_len)
 {
