@@ -194,6 +194,8 @@ typedef struct {
     uint8_t msg_id[32], nonce[32], wn[CRAFT_MAX][32], wk[CRAFT_MAX][64];
     uint8_t key[32];
     uint8_t ad_extra;   /* nonzero: encrypt under a different AD */
+    uint8_t hb_tail[8]; /* raw bytes appended to the serialized header */
+    size_t hb_tail_len;
 } craft_t;
 
 static void s_craft_init(craft_t *c, const post_t *origin, const post_t *const *to, size_t n)
@@ -240,6 +242,8 @@ static void s_craft_finish(craft_t *c, const post_t *signer, const uint8_t *pt, 
     p.hb_len = valija__envelope_header__get_packed_size(&c->h);
     assert_true(p.hb_len <= sizeof p.hb);
     valija__envelope_header__pack(&c->h, p.hb);
+    memcpy(p.hb + p.hb_len, c->hb_tail, c->hb_tail_len);
+    p.hb_len += c->hb_tail_len;
     p.ct_len = len + 16;
     p.ct = malloc(p.ct_len);
     unsigned long long clen;
@@ -644,6 +648,9 @@ static void m_name_upper(craft_t *c) { strcpy(c->names[1], "GT-Houston"); }
 static void m_name_dash(craft_t *c) { strcpy(c->names[1], "-gt-houston"); }
 static void m_name_space(craft_t *c) { strcpy(c->names[1], "gt houston"); }
 static void m_name_utf8(craft_t *c) { strcpy(c->names[1], "gt-hou\xc3\xa9ston"); }
+static void m_unknown_field(craft_t *c) { memcpy(c->hb_tail, "\x48\x01", 2); c->hb_tail_len = 2; }
+static void m_unknown_field_high(craft_t *c) { memcpy(c->hb_tail, "\x80\x02\x01", 3); c->hb_tail_len = 3; }
+static void m_trailing_garbage(craft_t *c) { memcpy(c->hb_tail, "\x3a\x05", 2); c->hb_tail_len = 2; }
 
 static void test_malformed_headers_rejected(void **state)
 {
@@ -653,6 +660,7 @@ static void test_malformed_headers_rejected(void **state)
         m_msg_id_15, m_msg_id_17, m_msg_id_0, m_nonce_23, m_nonce_25, m_seq_0, m_origin_upper,
         m_origin_empty, m_no_recipients, m_wrap_nonce_23, m_wrapped_47, m_wrapped_49, m_name_dup,
         m_name_65, m_name_empty, m_name_upper, m_name_dash, m_name_space, m_name_utf8,
+        m_unknown_field, m_unknown_field_high, m_trailing_garbage,
     };
     craft_t *c = malloc(sizeof *c);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
