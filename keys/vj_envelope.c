@@ -5,8 +5,8 @@
  * used as AEAD associated data, never re-encoded; the signature over
  * "VALIJA-ENVELOPE-V1" || u64be(|HB|) || HB || u64be(|CT|) || CT is checked
  * against the origin's pinned card before any header field is reported or
- * any key is unwrapped; the content key and the plaintext live only in
- * sodium_malloc'ed memory and are wiped on every path.  Every unpacked
+ * any key is unwrapped; the content key (on the stack) and the plaintext
+ * are wiped on every path.  Every unpacked
  * message is freed here, on every path.
  */
 #include "vj_envelope.h"
@@ -62,6 +62,9 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
 {
     int ret = VJ_E_INVAL;
     const vj_identity *self = vj_keyring_self(kr);
+    /* The content key is a short-lived secret: on the stack, wiped on every
+     * path (sodium_malloc per message costs more than the cryptography). */
+    uint8_t key_buf[S_KEY_LEN];
     uint8_t *key = NULL;
     uint8_t nonce[S_NONCE_LEN];
     uint8_t id[VJ_MSG_ID_LEN];
@@ -120,7 +123,7 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
     }
 
     ret = VJ_E_NOMEM;
-    key = sodium_malloc(S_KEY_LEN);
+    key = key_buf;
     wrap_nonces = calloc(n, sizeof *wrap_nonces);
     wrapped = calloc(n, sizeof *wrapped);
     rs = calloc(n, sizeof *rs);
@@ -213,8 +216,7 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
     memcpy(msg_id, id, sizeof id);
     ret = VJ_OK;
 out:
-    if (key != NULL)
-        sodium_free(key);
+    sodium_memzero(key_buf, sizeof key_buf);
     sodium_memzero(nonce, sizeof nonce);
     if (wrapped != NULL)
         sodium_memzero(wrapped, n * sizeof *wrapped);
@@ -412,6 +414,9 @@ int vj_envelope_open(const vj_keyring *kr, const uint8_t *env, size_t len, size_
     int ret = VJ_E_INVAL;
     Valija__Envelope *e = NULL;
     Valija__EnvelopeHeader *h = NULL;
+    /* The content key is a short-lived secret: on the stack, wiped on every
+     * path (sodium_malloc per message costs more than the cryptography). */
+    uint8_t key_buf[S_KEY_LEN];
     uint8_t *key = NULL;
     uint8_t *pt = NULL;
     size_t pt_cap = 0;
@@ -438,9 +443,9 @@ int vj_envelope_open(const vj_keyring *kr, const uint8_t *env, size_t len, size_
         goto out;
     }
     const uint8_t *shared = vj_keyring_shared_key(kr, h->origin);
-    key = sodium_malloc(S_KEY_LEN);
+    key = key_buf;
     pt_cap = e->ciphertext.len - S_TAG_LEN;
-    pt = sodium_malloc(pt_cap > 0 ? pt_cap : 1);
+    pt = malloc(pt_cap > 0 ? pt_cap : 1);
     if (key == NULL || pt == NULL || shared == NULL) {
         ret = shared == NULL ? VJ_E_UNKNOWN_ORIGIN : VJ_E_NOMEM;
         goto out;
@@ -467,10 +472,8 @@ int vj_envelope_open(const vj_keyring *kr, const uint8_t *env, size_t len, size_
     pt = NULL;
     ret = VJ_OK;
 out:
-    if (key != NULL)
-        sodium_free(key);
-    if (pt != NULL)
-        sodium_free(pt);
+    sodium_memzero(key_buf, sizeof key_buf);
+    vj_envelope_plaintext_free(pt, pt_cap);
     vj_codec_free((ProtobufCMessage *)e);
     vj_codec_free((ProtobufCMessage *)h);
     return ret;
@@ -478,7 +481,8 @@ out:
 
 void vj_envelope_plaintext_free(uint8_t *plaintext, size_t len)
 {
-    (void)len;
-    if (plaintext != NULL)
-        sodium_free(plaintext);   /* wipes */
+    if (plaintext == NULL)
+        return;
+    sodium_memzero(plaintext, len);
+    free(plaintext);
 }

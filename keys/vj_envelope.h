@@ -46,7 +46,8 @@ int vj_envelope_inspect(const vj_keyring *kr, const uint8_t *env, size_t len, si
 
 /* Inspects, then, if the keyring's own post is a recipient (else
  * VJ_E_NOTRECIPIENT), unwraps the content key and decrypts.  On VJ_OK
- * *plaintext is sodium_malloc'ed: release it with vj_envelope_plaintext_free. */
+ * *plaintext is malloc'ed: release it with vj_envelope_plaintext_free,
+ * which wipes it. */
 int vj_envelope_open(const vj_keyring *kr, const uint8_t *env, size_t len, size_t max_len,
                      vj_envelope_info *info, uint8_t **plaintext, size_t *plaintext_len,
                      vj_diag *diag) VJ_MUST_CHECK;
