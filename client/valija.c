@@ -149,6 +149,18 @@ static void s_put(const char *s)
     }
 }
 
+/* s_put, then spaces up to width characters (and at least one). */
+static void s_put_pad(const char *s, int width)
+{
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        n += (*p & 0xc0) != 0x80;
+    s_put(s);
+    do
+        putchar(' ');
+    while (++n < width + 1);
+}
+
 static void s_put_time(int64_t ms)
 {
     char t[VALIJA_TIME_TEXT_LEN];
@@ -1333,11 +1345,10 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
             const valija_case_state *s = &l->cases[i];
             char t[VALIJA_TIME_TEXT_LEN];
             valija_time_format(s->updated_ms, t);
-            printf("%-24s ", s->case_id);
-            s_put(s->status[0] != '\0' ? s->status : "-");
-            putchar(' ');
-            s_put(s->facility[0] != '\0' ? s->facility : "-");
-            printf(" %s %zu%s\n", t[0] != '\0' ? t : "-", s->n_conflicts,
+            s_put_pad(s->case_id, 24);
+            s_put_pad(s->status[0] != '\0' ? s->status : "-", 16);
+            s_put_pad(s->facility[0] != '\0' ? s->facility : "-", 24);
+            printf("%-24s %zu%s\n", t[0] != '\0' ? t : "-", s->n_conflicts,
                    s->closed ? " (closed)" : "");
         }
     }
@@ -1406,14 +1417,15 @@ static int s_cmd_status(s_ctx *ctx, int argc, char **argv)
         putchar('\n');
         for (size_t i = 0; i < d->n_recipients; i++) {
             const valija_recipient *r = &d->recipients[i];
-            printf("  %-24s ", r->post);
+            fputs("  ", stdout);
+            s_put_pad(r->post, 24);
             if (r->delivered) {
                 fputs("delivered ", stdout);
                 s_put_time(r->receipt_ms);
             } else {
                 fputs("pending", stdout);
             }
-            printf(" (%u attempts)\n", (unsigned)r->attempts);
+            printf(" (%u attempt%s)\n", (unsigned)r->attempts, r->attempts == 1 ? "" : "s");
         }
     }
     valija_delivery_free(&d);
@@ -1471,10 +1483,10 @@ static int s_cmd_peers(s_ctx *ctx, int argc, char **argv)
             const valija_peer *e = &p->peers[i];
             char t[VALIJA_TIME_TEXT_LEN];
             valija_time_format(e->last_seen_ms, t);
-            printf("%-24s %-9s %-24s %8llu  ", e->post, e->connected ? "up" : "down",
-                   t[0] != '\0' ? t : "never", (unsigned long long)e->backlog);
-            s_put(e->endpoint);
-            putchar(' ');
+            s_put_pad(e->post, 24);
+            printf("%-9s %-24s %8llu  ", e->connected ? "up" : "down", t[0] != '\0' ? t : "never",
+                   (unsigned long long)e->backlog);
+            s_put_pad(e->endpoint, 28);
             s_put(e->fingerprint);
             putchar('\n');
         }
