@@ -38,9 +38,13 @@
 #include "vj_card.h"
 #include "vj_identity.h"
 
-#define S_TCP_EXPECTED "expected tcp://HOST:PORT (HOST an IPv4 address, [IPv6 address] or host name; PORT 1..65535)"
-#define S_LISTEN_EXPECTED "expected tcp://HOST:PORT (HOST an IPv4 address, [IPv6 address], host name or *; PORT 1..65535)"
-#define S_POST_EXPECTED "expected 1..64 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+#define S_TCP_EXPECTED                                                                             \
+    "expected tcp://HOST:PORT (HOST an IPv4 address, [IPv6 address] or host name; PORT 1..65535)"
+#define S_LISTEN_EXPECTED                                                                          \
+    "expected tcp://HOST:PORT (HOST an IPv4 address, [IPv6 address], host name or *; PORT "        \
+    "1..65535)"
+#define S_POST_EXPECTED                                                                            \
+    "expected 1..64 characters of a-z, 0-9 and '-', not starting or ending with '-'"
 
 /* ---------------------------------------------------------------- problems */
 
@@ -89,7 +93,8 @@ static long s_problem_line(const s_report *r, const char *item)
 {
     size_t fl = strlen(r->file);
 
-    if (strncmp(item, r->file, fl) != 0 || item[fl] != ':' || item[fl + 1] < '0' || item[fl + 1] > '9')
+    if (strncmp(item, r->file, fl) != 0 || item[fl] != ':' || item[fl + 1] < '0' ||
+        item[fl + 1] > '9')
         return 0;
     return strtol(item + fl + 1, NULL, 10);
 }
@@ -130,7 +135,8 @@ static void s_problem(s_report *r, int line, const char *setting, const char *fm
     if (r->count > VJ_CONFIG_MAX_PROBLEMS + 1)
         return;
     if (r->count == VJ_CONFIG_MAX_PROBLEMS + 1) {
-        vj_problems_add(r->problems, "%s: too many problems; stopped reporting after %d, fix these first",
+        vj_problems_add(r->problems,
+                        "%s: too many problems; stopped reporting after %d, fix these first",
                         r->file, VJ_CONFIG_MAX_PROBLEMS);
         return;
     }
@@ -243,7 +249,7 @@ static char *s_path_join(const char *base, const char *p)
 /* The absolute directory of the file at path (relative to the current
  * directory when path is relative).  VJ_E_IO if there is no current
  * directory, VJ_E_NOMEM. */
-static int s_config_dir(const char *path, char **out)
+static VJ_MUST_CHECK int s_config_dir(const char *path, char **out)
 {
     int ret = VJ_E_NOMEM;
     char *cwd = NULL;
@@ -371,7 +377,8 @@ static void s_scan_number(s_report *r, const char **pp, int line, const char *na
         limit = neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX;
     if (!over && v <= limit)
         return;
-    snprintf(setting, sizeof setting, "%.*s", (int)(name_len < 64 ? name_len : 64), name ? name : "");
+    snprintf(setting, sizeof setting, "%.*s", (int)(name_len < 64 ? name_len : 64),
+             name ? name : "");
     s_problem(r, line, name ? setting : NULL,
               "%.*s does not fit in a %d-bit integer (libconfig would silently change it); "
               "expected a value in range%s",
@@ -412,7 +419,8 @@ static size_t s_scan_literals(s_report *r, const char *text)
                 if (*p == '\\' && p[1]) {
                     if (p[1] == 'x' && p[2] == '0' && p[3] == '0')
                         s_problem(r, line, NULL,
-                                  "a string holds the escape \\x00 (a NUL byte); expected text without NUL");
+                                  "a string holds the escape \\x00 (a NUL byte); expected text "
+                                  "without NUL");
                     p++;
                 }
             }
@@ -425,8 +433,9 @@ static size_t s_scan_literals(s_report *r, const char *text)
             name_len = (size_t)(p - name);
             names++;
             if (name_len > VJ_CONFIG_NAME_MAX)
-                s_problem(r, line, NULL, "the name %.20s... is %zu characters long; expected at most %d",
-                          name, name_len, VJ_CONFIG_NAME_MAX);
+                s_problem(r, line, NULL,
+                          "the name %.20s... is %zu characters long; expected at most %d", name,
+                          name_len, VJ_CONFIG_NAME_MAX);
         } else if (s_is_digit(c) || ((c == '+' || c == '-') && s_is_digit(p[1]))) {
             s_scan_number(r, &p, line, name, name_len);
         } else {
@@ -441,15 +450,24 @@ static size_t s_scan_literals(s_report *r, const char *text)
 static const char *s_type_name(const config_setting_t *s)
 {
     switch (config_setting_type(s)) {
-    case CONFIG_TYPE_GROUP: return "a group { }";
-    case CONFIG_TYPE_INT: return "an integer";
-    case CONFIG_TYPE_INT64: return "a 64-bit integer";
-    case CONFIG_TYPE_FLOAT: return "a floating-point number";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array [ ]";
-    case CONFIG_TYPE_LIST: return "a list ( )";
-    default: return "nothing";
+    case CONFIG_TYPE_GROUP:
+        return "a group { }";
+    case CONFIG_TYPE_INT:
+        return "an integer";
+    case CONFIG_TYPE_INT64:
+        return "a 64-bit integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a floating-point number";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array [ ]";
+    case CONFIG_TYPE_LIST:
+        return "a list ( )";
+    default:
+        return "nothing";
     }
 }
 
@@ -513,7 +531,8 @@ static const char *s_string(s_report *r, const config_setting_t *group, const ch
         return NULL;
     }
     if (s_has_control(v)) {
-        s_problem(r, *line, label, "%s holds control characters; expected %s", s_quote(v).s, expected);
+        s_problem(r, *line, label, "%s holds control characters; expected %s", s_quote(v).s,
+                  expected);
         return NULL;
     }
     return v;
@@ -530,14 +549,15 @@ static void s_int(s_report *r, const config_setting_t *group, const char *name, 
     if (!s)
         return;
     if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-        s_problem(r, s_line(s), label, "is %s; expected an integer from %lld to %lld", s_type_name(s),
-                  (long long)min, (long long)max);
+        s_problem(r, s_line(s), label, "is %s; expected an integer from %lld to %lld",
+                  s_type_name(s), (long long)min, (long long)max);
         return;
     }
     v = config_setting_get_int64(s);
     if (v < min || v > max) {
-        s_problem(r, s_line(s), label, "%lld is out of range; expected an integer from %lld to %lld",
-                  (long long)v, (long long)min, (long long)max);
+        s_problem(r, s_line(s), label,
+                  "%lld is out of range; expected an integer from %lld to %lld", (long long)v,
+                  (long long)min, (long long)max);
         return;
     }
     *out = v;
@@ -545,8 +565,8 @@ static void s_int(s_report *r, const config_setting_t *group, const char *name, 
 
 /* A path setting, resolved against the file's directory into *out (NULL if
  * it was reported).  VJ_E_NOMEM or VJ_OK. */
-static int s_path(s_report *r, const vj_config *cfg, const char *v, int line, const char *label,
-                  char **out)
+static VJ_MUST_CHECK int s_path(s_report *r, const vj_config *cfg, const char *v, int line,
+                                const char *label, char **out)
 {
     *out = NULL;
     if (!v)
@@ -555,8 +575,8 @@ static int s_path(s_report *r, const vj_config *cfg, const char *v, int line, co
     if (!abs)
         return VJ_E_NOMEM;
     if (strlen(abs) >= PATH_MAX) {
-        s_problem(r, line, label, "%s resolves to a path of %zu bytes; expected at most %d", s_quote(v).s,
-                  strlen(abs), PATH_MAX - 1);
+        s_problem(r, line, label, "%s resolves to a path of %zu bytes; expected at most %d",
+                  s_quote(v).s, strlen(abs), PATH_MAX - 1);
         free(abs);
         return VJ_OK;
     }
@@ -633,14 +653,15 @@ static const char *s_tcp_problem(const char *ep, int wildcard_ok, char *why, siz
     return NULL;
 }
 
-static int s_dup(const char *s, char **out)
+static VJ_MUST_CHECK int s_dup(const char *s, char **out)
 {
     *out = strdup(s);
     return *out ? VJ_OK : VJ_E_NOMEM;
 }
 
 /* post, secret_key, listen, client and store. */
-static int s_check_top(s_report *r, const config_setting_t *root, vj_config *cfg, int last_line)
+static VJ_MUST_CHECK int s_check_top(s_report *r, const config_setting_t *root, vj_config *cfg,
+                                     int last_line)
 {
     int ret = VJ_E_NOMEM;
     char why[64];
@@ -650,16 +671,18 @@ static int s_check_top(s_report *r, const config_setting_t *root, vj_config *cfg
     v = s_string(r, root, "post", "post", last_line, "this post's name such as \"mx-washington\"",
                  &cfg->post_line);
     if (v && !vj_post_name_is_valid(v))
-        s_problem(r, cfg->post_line, "post", "%s is not a valid post name; " S_POST_EXPECTED, s_quote(v).s);
+        s_problem(r, cfg->post_line, "post", "%s is not a valid post name; " S_POST_EXPECTED,
+                  s_quote(v).s);
     else if (v)
         snprintf(cfg->post, sizeof cfg->post, "%s", v);
 
-    v = s_string(r, root, "secret_key", "secret_key", last_line, "the path of this post's secret key file",
-                 &cfg->secret_key_line);
+    v = s_string(r, root, "secret_key", "secret_key", last_line,
+                 "the path of this post's secret key file", &cfg->secret_key_line);
     if (s_path(r, cfg, v, cfg->secret_key_line, "secret_key", &cfg->secret_key_path) != VJ_OK)
         goto out;
 
-    v = s_string(r, root, "store", "store", last_line, "the path of this post's database", &cfg->store_line);
+    v = s_string(r, root, "store", "store", last_line, "the path of this post's database",
+                 &cfg->store_line);
     if (s_path(r, cfg, v, cfg->store_line, "store", &cfg->store_path) != VJ_OK)
         goto out;
 
@@ -670,29 +693,33 @@ static int s_check_top(s_report *r, const config_setting_t *root, vj_config *cfg
     else if (v && s_dup(v, &cfg->listen) != VJ_OK)
         goto out;
 
-    v = s_string(r, root, "client", "client", last_line, "the client endpoint ipc://PATH", &cfg->client_line);
+    v = s_string(r, root, "client", "client", last_line, "the client endpoint ipc://PATH",
+                 &cfg->client_line);
     if (v && strncmp(v, "ipc://", 6) != 0) {
-        s_problem(r, cfg->client_line, "client", "%s is not an ipc:// endpoint; expected ipc://PATH",
-                  s_quote(v).s);
-    } else if (v && v[6] == '\0') {
-        s_problem(r, cfg->client_line, "client", "%s has no path; expected ipc://PATH", s_quote(v).s);
-    } else if (v && v[6] == '@') {
         s_problem(r, cfg->client_line, "client",
-                  "%s names an abstract socket, which ignores file permissions; expected ipc://PATH "
-                  "with a file path",
+                  "%s is not an ipc:// endpoint; expected ipc://PATH", s_quote(v).s);
+    } else if (v && v[6] == '\0') {
+        s_problem(r, cfg->client_line, "client", "%s has no path; expected ipc://PATH",
                   s_quote(v).s);
+    } else if (v && v[6] == '@') {
+        s_problem(
+            r, cfg->client_line, "client",
+            "%s names an abstract socket, which ignores file permissions; expected ipc://PATH "
+            "with a file path",
+            s_quote(v).s);
     } else if (v && strcmp(v + 6, "*") == 0) {
-        s_problem(r, cfg->client_line, "client", "%s is a wildcard; expected ipc://PATH with a file path",
-                  s_quote(v).s);
+        s_problem(r, cfg->client_line, "client",
+                  "%s is a wildcard; expected ipc://PATH with a file path", s_quote(v).s);
     } else if (v) {
         char *abs = s_path_join(cfg->dir, v + 6);
         if (!abs)
             goto out;
         if (strlen(abs) > VJ_CONFIG_IPC_PATH_MAX) {
-            s_problem(r, cfg->client_line, "client",
-                      "%s resolves to %s, %zu bytes; expected a path of at most %d bytes (the limit of "
-                      "ipc:// sockets)",
-                      s_quote(v).s, s_quote(abs).s, strlen(abs), VJ_CONFIG_IPC_PATH_MAX);
+            s_problem(
+                r, cfg->client_line, "client",
+                "%s resolves to %s, %zu bytes; expected a path of at most %d bytes (the limit of "
+                "ipc:// sockets)",
+                s_quote(v).s, s_quote(abs).s, strlen(abs), VJ_CONFIG_IPC_PATH_MAX);
             free(abs);
         } else {
             cfg->client_path = abs;
@@ -709,7 +736,8 @@ out:
 }
 
 /* One peer group, peers.[i], into cfg->peers[i]. */
-static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_config *cfg)
+static VJ_MUST_CHECK int s_check_peer(s_report *r, const config_setting_t *g, size_t i,
+                                      vj_config *cfg)
 {
     static const char *const allowed[] = {"name", "endpoint", "card", NULL};
     vj_peer_config *pc = &cfg->peers[i];
@@ -721,7 +749,8 @@ static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_con
     pc->line = s_line(g);
     snprintf(prefix, sizeof prefix, "peers.[%zu]", i);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        s_problem(r, pc->line, prefix, "is %s; expected a group { name = ...; endpoint = ...; card = ...; }",
+        s_problem(r, pc->line, prefix,
+                  "is %s; expected a group { name = ...; endpoint = ...; card = ...; }",
                   s_type_name(g));
         return VJ_OK;
     }
@@ -729,7 +758,8 @@ static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_con
     s_refuse_unknown(r, g, label, allowed, "name, endpoint, card");
 
     snprintf(label, sizeof label, "%s.name", prefix);
-    v = s_string(r, g, "name", label, pc->line, "the peer's post name such as \"sv-washington\"", &line);
+    v = s_string(r, g, "name", label, pc->line, "the peer's post name such as \"sv-washington\"",
+                 &line);
     if (v && !vj_post_name_is_valid(v)) {
         s_problem(r, line, label, "%s is not a valid post name; " S_POST_EXPECTED, s_quote(v).s);
     } else if (v && strcmp(v, cfg->post) == 0) {
@@ -740,7 +770,8 @@ static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_con
         for (k = 0; k < i && strcmp(cfg->peers[k].name, v) != 0; k++)
             ;
         if (k < i)
-            s_problem(r, line, label, "%s is also the name of peers.[%zu] (line %d); expected each peer once",
+            s_problem(r, line, label,
+                      "%s is also the name of peers.[%zu] (line %d); expected each peer once",
                       s_quote(v).s, k, cfg->peers[k].line);
         else
             snprintf(pc->name, sizeof pc->name, "%s", v);
@@ -751,16 +782,19 @@ static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_con
     if (v && (bad = s_tcp_problem(v, 0, why, sizeof why))) {
         s_problem(r, line, label, "%s %s; " S_TCP_EXPECTED, s_quote(v).s, bad);
     } else if (v && cfg->listen && strcmp(v, cfg->listen) == 0) {
-        s_problem(r, line, label, "%s is this post's own listen endpoint; expected the endpoint of the peer",
+        s_problem(r, line, label,
+                  "%s is this post's own listen endpoint; expected the endpoint of the peer",
                   s_quote(v).s);
     } else if (v) {
         size_t k;
-        for (k = 0; k < i && !(cfg->peers[k].endpoint && strcmp(cfg->peers[k].endpoint, v) == 0); k++)
+        for (k = 0; k < i && !(cfg->peers[k].endpoint && strcmp(cfg->peers[k].endpoint, v) == 0);
+             k++)
             ;
         if (k < i)
-            s_problem(r, line, label,
-                      "%s is also the endpoint of peers.[%zu] (line %d); expected one endpoint per peer",
-                      s_quote(v).s, k, cfg->peers[k].line);
+            s_problem(
+                r, line, label,
+                "%s is also the endpoint of peers.[%zu] (line %d); expected one endpoint per peer",
+                s_quote(v).s, k, cfg->peers[k].line);
         else if (s_dup(v, &pc->endpoint) != VJ_OK)
             return VJ_E_NOMEM;
     }
@@ -770,7 +804,7 @@ static int s_check_peer(s_report *r, const config_setting_t *g, size_t i, vj_con
     return s_path(r, cfg, v, line, label, &pc->card_path);
 }
 
-static int s_check_peers(s_report *r, const config_setting_t *root, vj_config *cfg)
+static VJ_MUST_CHECK int s_check_peers(s_report *r, const config_setting_t *root, vj_config *cfg)
 {
     const config_setting_t *peers = config_setting_get_member(root, "peers");
     int n;
@@ -781,12 +815,14 @@ static int s_check_peers(s_report *r, const config_setting_t *root, vj_config *c
     if (config_setting_type(peers) == CONFIG_TYPE_ARRAY && n == 0)
         return VJ_OK; /* "peers = [];" says the same as "peers = ();" */
     if (config_setting_type(peers) != CONFIG_TYPE_LIST) {
-        s_problem(r, s_line(peers), "peers", "is %s; expected a list ( { name = ...; endpoint = ...; card = ...; }, ... )",
+        s_problem(r, s_line(peers), "peers",
+                  "is %s; expected a list ( { name = ...; endpoint = ...; card = ...; }, ... )",
                   s_type_name(peers));
         return VJ_OK;
     }
     if (n > VJ_CONFIG_MAX_PEERS) {
-        s_problem(r, s_line(peers), "peers", "has %d peers; expected at most %d", n, VJ_CONFIG_MAX_PEERS);
+        s_problem(r, s_line(peers), "peers", "has %d peers; expected at most %d", n,
+                  VJ_CONFIG_MAX_PEERS);
         return VJ_OK;
     }
     if (n == 0)
@@ -796,7 +832,8 @@ static int s_check_peers(s_report *r, const config_setting_t *root, vj_config *c
         return VJ_E_NOMEM;
     cfg->n_peers = (size_t)n;
     for (int i = 0; i < n; i++) {
-        if (s_check_peer(r, config_setting_get_elem(peers, (unsigned int)i), (size_t)i, cfg) != VJ_OK)
+        if (s_check_peer(r, config_setting_get_elem(peers, (unsigned int)i), (size_t)i, cfg) !=
+            VJ_OK)
             return VJ_E_NOMEM;
     }
     return VJ_OK;
@@ -804,7 +841,8 @@ static int s_check_peers(s_report *r, const config_setting_t *root, vj_config *c
 
 static void s_check_limits(s_report *r, const config_setting_t *root, vj_config *cfg)
 {
-    static const char *const allowed[] = {"max_message_bytes", "retry_max_seconds", "retry_min_ms", NULL};
+    static const char *const allowed[] = {"max_message_bytes", "retry_max_seconds", "retry_min_ms",
+                                          NULL};
     const config_setting_t *lim = config_setting_get_member(root, "limits");
     int64_t retry_max_s = VJ_CONFIG_RETRY_MAX_SECONDS_DEFAULT;
 
@@ -815,11 +853,13 @@ static void s_check_limits(s_report *r, const config_setting_t *root, vj_config 
         return;
     if (config_setting_type(lim) != CONFIG_TYPE_GROUP) {
         s_problem(r, s_line(lim), "limits",
-                  "is %s; expected a group { max_message_bytes = ...; retry_max_seconds = ...; retry_min_ms = ...; }",
+                  "is %s; expected a group { max_message_bytes = ...; retry_max_seconds = ...; "
+                  "retry_min_ms = ...; }",
                   s_type_name(lim));
         return;
     }
-    s_refuse_unknown(r, lim, "limits.", allowed, "max_message_bytes, retry_max_seconds, retry_min_ms");
+    s_refuse_unknown(r, lim, "limits.", allowed,
+                     "max_message_bytes, retry_max_seconds, retry_min_ms");
     s_int(r, lim, "max_message_bytes", "limits.max_message_bytes", VJ_CONFIG_MAX_MESSAGE_BYTES_MIN,
           VJ_CONFIG_MAX_MESSAGE_BYTES_MAX, &cfg->max_message_bytes);
     s_int(r, lim, "retry_max_seconds", "limits.retry_max_seconds", VJ_CONFIG_RETRY_MAX_SECONDS_MIN,
@@ -836,12 +876,14 @@ static void s_check_limits(s_report *r, const config_setting_t *root, vj_config 
 }
 
 /* Every check of the tree; VJ_E_NOMEM or VJ_OK (problems are in r). */
-static int s_check_tree(s_report *r, const config_setting_t *root, vj_config *cfg, int last_line)
+static VJ_MUST_CHECK int s_check_tree(s_report *r, const config_setting_t *root, vj_config *cfg,
+                                      int last_line)
 {
-    static const char *const allowed[] = {"post", "secret_key", "listen", "client",
-                                          "store", "peers", "limits", NULL};
+    static const char *const allowed[] = {"post",  "secret_key", "listen", "client",
+                                          "store", "peers",      "limits", NULL};
 
-    s_refuse_unknown(r, root, "", allowed, "post, secret_key, listen, client, store, peers, limits");
+    s_refuse_unknown(r, root, "", allowed,
+                     "post, secret_key, listen, client, store, peers, limits");
     if (s_check_top(r, root, cfg, last_line) != VJ_OK)
         return VJ_E_NOMEM;
     if (s_check_peers(r, root, cfg) != VJ_OK)
@@ -871,7 +913,8 @@ int vj_config_parse(const char *text, size_t len, const char *path, vj_config **
     first = problems->n;
     ret = VJ_E_CONFIG;
     if (len > VJ_CONFIG_MAX_BYTES) {
-        s_problem(&r, 0, NULL, "is %zu bytes long; expected a configuration file of at most %d bytes", len,
+        s_problem(&r, 0, NULL,
+                  "is %zu bytes long; expected a configuration file of at most %d bytes", len,
                   VJ_CONFIG_MAX_BYTES);
         goto out;
     }
@@ -904,7 +947,8 @@ int vj_config_parse(const char *text, size_t len, const char *path, vj_config **
     ret = s_config_dir(path, &cfg->dir);
     if (ret != VJ_OK) {
         if (ret == VJ_E_IO) {
-            s_problem(&r, 0, NULL, "cannot resolve relative paths: the current directory is gone (%s)",
+            s_problem(&r, 0, NULL,
+                      "cannot resolve relative paths: the current directory is gone (%s)",
                       strerror(errno));
             ret = VJ_E_CONFIG;
         }
@@ -915,7 +959,8 @@ int vj_config_parse(const char *text, size_t len, const char *path, vj_config **
     /* libconfig looks for duplicates with a linear search per new setting:
      * a megabyte of names would keep it busy for minutes. */
     if (s_scan_literals(&r, buf) > VJ_CONFIG_MAX_NAMES) {
-        s_problem(&r, 0, NULL, "has more than %d setting names; expected a configuration of at most that many",
+        s_problem(&r, 0, NULL,
+                  "has more than %d setting names; expected a configuration of at most that many",
                   VJ_CONFIG_MAX_NAMES);
         ret = VJ_E_CONFIG;
         goto out;
@@ -927,8 +972,9 @@ int vj_config_parse(const char *text, size_t len, const char *path, vj_config **
     if (config_read_string(&lc, buf) != CONFIG_TRUE) {
         const char *what = config_error_text(&lc) ? config_error_text(&lc) : "syntax error";
         s_problem(&r, config_error_line(&lc), NULL, "%s; expected %s", what,
-                  strstr(what, "duplicate") ? "each setting once in its group"
-                                            : "settings as name = value; with { } groups and ( ) lists");
+                  strstr(what, "duplicate")
+                      ? "each setting once in its group"
+                      : "settings as name = value; with { } groups and ( ) lists");
         ret = VJ_E_CONFIG;
         goto out;
     }
@@ -966,8 +1012,8 @@ int vj_config_load(const char *path, vj_config **out, vj_problems *problems)
     ret = VJ_E_IO;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        vj_problems_add(problems, "%s: cannot open: %s; expected a readable configuration file", path,
-                        strerror(errno));
+        vj_problems_add(problems, "%s: cannot open: %s; expected a readable configuration file",
+                        path, strerror(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0) {
@@ -996,8 +1042,10 @@ int vj_config_load(const char *path, vj_config **out, vj_problems *problems)
         n += (size_t)got;
     }
     if (n > VJ_CONFIG_MAX_BYTES) {
-        vj_problems_add(problems, "%s: is larger than %d bytes; expected a configuration file of at most %d bytes",
-                        path, VJ_CONFIG_MAX_BYTES, VJ_CONFIG_MAX_BYTES);
+        vj_problems_add(
+            problems,
+            "%s: is larger than %d bytes; expected a configuration file of at most %d bytes", path,
+            VJ_CONFIG_MAX_BYTES, VJ_CONFIG_MAX_BYTES);
         ret = VJ_E_CONFIG;
         goto out;
     }
@@ -1011,7 +1059,7 @@ out:
 
 /* The store's directory exists, or its nearest existing ancestor is a
  * directory we could create it in. */
-static int s_check_store_dir(s_report *r, const vj_config *cfg)
+static VJ_MUST_CHECK int s_check_store_dir(s_report *r, const vj_config *cfg)
 {
     struct stat st;
     char *dir = strdup(cfg->store_path);
@@ -1020,7 +1068,8 @@ static int s_check_store_dir(s_report *r, const vj_config *cfg)
     if (!dir)
         return VJ_E_NOMEM;
     if (stat(cfg->store_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        s_problem(r, cfg->store_line, "store", "%s is a directory; expected the path of a database file",
+        s_problem(r, cfg->store_line, "store",
+                  "%s is a directory; expected the path of a database file",
                   s_quote(cfg->store_path).s);
         goto out;
     }
@@ -1034,18 +1083,21 @@ static int s_check_store_dir(s_report *r, const vj_config *cfg)
             *slash = '\0';
         if (stat(dir, &st) == 0) {
             if (!S_ISDIR(st.st_mode))
-                s_problem(r, cfg->store_line, "store", "%s is not a directory; expected a directory for the store",
+                s_problem(r, cfg->store_line, "store",
+                          "%s is not a directory; expected a directory for the store",
                           s_quote(dir).s);
             else if (access(dir, W_OK | X_OK) != 0)
-                s_problem(r, cfg->store_line, "store",
-                          "cannot create files in %s: %s; expected a directory where the store and its "
-                          "-wal and -shm files can be created",
-                          s_quote(dir).s, strerror(errno));
+                s_problem(
+                    r, cfg->store_line, "store",
+                    "cannot create files in %s: %s; expected a directory where the store and its "
+                    "-wal and -shm files can be created",
+                    s_quote(dir).s, strerror(errno));
             break;
         }
         if (errno != ENOENT) {
-            s_problem(r, cfg->store_line, "store", "cannot look at %s: %s; expected a directory for the store",
-                      s_quote(dir).s, strerror(errno));
+            s_problem(r, cfg->store_line, "store",
+                      "cannot look at %s: %s; expected a directory for the store", s_quote(dir).s,
+                      strerror(errno));
             break;
         }
         if (strcmp(dir, "/") == 0)
@@ -1116,8 +1168,10 @@ int vj_config_check_keys(const vj_config *cfg, vj_problems *problems)
                   rc == VJ_E_PERM ? "a regular file only its owner can read (chmod 600)"
                                   : "this post's secret key file");
     } else if (strcmp(vj_identity_post(id), cfg->post) != 0) {
-        s_problem(&r, cfg->secret_key_line, "secret_key", "%s is the key of post %s; expected the key of %s",
-                  s_quote(cfg->secret_key_path).s, s_quote(vj_identity_post(id)).s, s_quote(cfg->post).s);
+        s_problem(&r, cfg->secret_key_line, "secret_key",
+                  "%s is the key of post %s; expected the key of %s",
+                  s_quote(cfg->secret_key_path).s, s_quote(vj_identity_post(id)).s,
+                  s_quote(cfg->post).s);
         vj_identity_destroy(&id);
     }
     if (id && vj_card_from_identity(id, &own) != VJ_OK)
@@ -1147,7 +1201,8 @@ int vj_config_check_keys(const vj_config *cfg, vj_problems *problems)
         for (size_t k = 0; k < i; k++) {
             if (ok[k] && (shared = s_shared_key(&cards[i], &cards[k])) != NULL) {
                 s_problem(&r, pc->line, label,
-                          "has the same %s key as the card of peers.[%zu] (%s, line %d); expected each peer's own keys",
+                          "has the same %s key as the card of peers.[%zu] (%s, line %d); expected "
+                          "each peer's own keys",
                           shared, k, s_quote(cfg->peers[k].name).s, cfg->peers[k].line);
                 break;
             }

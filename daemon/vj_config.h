@@ -63,14 +63,14 @@
 
 typedef struct {
     char name[VJ_POST_NAME_MAX + 1];
-    char *endpoint;        /* tcp://... */
-    char *card_path;       /* absolute */
-    int line;              /* line of this peer in the config file */
+    char *endpoint;  /* tcp://... */
+    char *card_path; /* absolute */
+    int line;        /* line of this peer in the config file */
 } vj_peer_config;
 
 typedef struct {
-    char *path;            /* the config file as given */
-    char *dir;             /* its directory, absolute */
+    char *path; /* the config file as given */
+    char *dir;  /* its directory, absolute */
     char post[VJ_POST_NAME_MAX + 1];
     char *secret_key_path; /* absolute */
     char *listen;          /* tcp://... */
@@ -80,7 +80,7 @@ typedef struct {
     vj_peer_config *peers;
     size_t n_peers;
     int64_t max_message_bytes;
-    int64_t retry_max_ms;  /* from retry_max_seconds */
+    int64_t retry_max_ms; /* from retry_max_seconds */
     int64_t retry_min_ms;
     /* Lines of the top-level settings, for messages about them later. */
     int post_line;

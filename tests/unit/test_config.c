@@ -34,7 +34,8 @@ static const char *const s_example[] = {
     "client = \"ipc://run/valijad.sock\";            # local client endpoint",
     "store = \"data/mx-washington.db\";",
     "peers = (",
-    "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"peers/sv-washington.card\"; }",
+    "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = "
+    "\"peers/sv-washington.card\"; }",
     ");",
     "limits = { max_message_bytes = 1048576; retry_max_seconds = 300; };",
     NULL,
@@ -87,7 +88,8 @@ static int s_has(const vj_problems *p, int line, const char *setting, const char
     else
         snprintf(prefix, sizeof prefix, "%s:%d: ", CONF, line);
     for (size_t i = 0; i < p->n; i++)
-        if (strncmp(p->items[i], prefix, strlen(prefix)) == 0 && (!needle || strstr(p->items[i], needle)))
+        if (strncmp(p->items[i], prefix, strlen(prefix)) == 0 &&
+            (!needle || strstr(p->items[i], needle)))
             return 1;
     return 0;
 }
@@ -210,7 +212,8 @@ static void test_empty_peers_and_partial_limits(void **state)
     assert_int_equal(cfg->retry_max_ms, 300000);
     vj_config_destroy(&cfg);
 
-    cfg = s_accepted(9, "limits = { max_message_bytes = 67108864; retry_max_seconds = 86400; retry_min_ms = 10; };");
+    cfg = s_accepted(9, "limits = { max_message_bytes = 67108864; retry_max_seconds = 86400; "
+                        "retry_min_ms = 10; };");
     assert_int_equal(cfg->max_message_bytes, 67108864);
     assert_int_equal(cfg->retry_max_ms, 86400000);
     assert_int_equal(cfg->retry_min_ms, 10);
@@ -219,9 +222,10 @@ static void test_empty_peers_and_partial_limits(void **state)
 
 static void test_endpoint_forms_accepted(void **state)
 {
-    vj_config *cfg = s_accepted(7, "{ name = \"sv-washington\"; endpoint = \"tcp://[::1]:7402\"; card = \"c\"; },"
-                                   "{ name = \"gt-houston\"; endpoint = \"tcp://gt.example.org:65535\"; card = \"/c2\"; },"
-                                   "{ name = \"hn-miami\"; endpoint = \"tcp://10.0.0.1:1\"; card = \"c3\"; }");
+    vj_config *cfg = s_accepted(
+        7, "{ name = \"sv-washington\"; endpoint = \"tcp://[::1]:7402\"; card = \"c\"; },"
+           "{ name = \"gt-houston\"; endpoint = \"tcp://gt.example.org:65535\"; card = \"/c2\"; },"
+           "{ name = \"hn-miami\"; endpoint = \"tcp://10.0.0.1:1\"; card = \"c3\"; }");
     assert_int_equal(cfg->n_peers, 3);
     assert_string_equal(cfg->peers[0].endpoint, "tcp://[::1]:7402");
     assert_string_equal(cfg->peers[1].card_path, "/c2");
@@ -269,8 +273,10 @@ static void test_syntax_error_names_line(void **state)
 {
     s_refused(3, "listen = ;", 3, NULL, "syntax error");
     s_refused(7, "  { name = = \"sv-washington\"; }", 7, NULL, "syntax error");
-    s_refused(9, "limits = { max_message_bytes = 1048576 retry_max_seconds = ; };", 9, NULL, "syntax error");
-    s_refused(5, "store = \"data/mx.db\";\nstore = \"other.db\";", 6, NULL, "duplicate setting name");
+    s_refused(9, "limits = { max_message_bytes = 1048576 retry_max_seconds = ; };", 9, NULL,
+              "syntax error");
+    s_refused(5, "store = \"data/mx.db\";\nstore = \"other.db\";", 6, NULL,
+              "duplicate setting name");
 }
 
 static void test_include_refused(void **state)
@@ -409,7 +415,9 @@ static void test_bad_arguments(void **state)
 static void test_unknown_settings_refused(void **state)
 {
     s_refused(5, "store = \"data/mx.db\"; stroe = \"x\";", 5, "stroe", "unknown setting");
-    s_refused(7, "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"c\"; key = \"k\"; }",
+    s_refused(7,
+              "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"c\"; "
+              "key = \"k\"; }",
               7, "peers.[0].key", "unknown setting");
     s_refused(9, "limits = { max_message_bytes = 1048576; retry_max_secs = 300; };", 9,
               "limits.retry_max_secs", "unknown setting");
@@ -419,7 +427,8 @@ static void test_wrong_types_refused(void **state)
 {
     s_refused(9, "limits = { max_message_bytes = \"1048576\"; };", 9, "limits.max_message_bytes",
               "is a string; expected an integer");
-    s_refused(9, "limits = { retry_max_seconds = 1.5; };", 9, "limits.retry_max_seconds", "floating-point");
+    s_refused(9, "limits = { retry_max_seconds = 1.5; };", 9, "limits.retry_max_seconds",
+              "floating-point");
     s_refused(9, "limits = { retry_min_ms = true; };", 9, "limits.retry_min_ms", "boolean");
     s_refused(1, "post = 5;", 1, "post", "is an integer; expected a string");
     s_refused(3, "listen = [\"tcp://127.0.0.1:7401\"];", 3, "listen", "is an array");
@@ -427,8 +436,8 @@ static void test_wrong_types_refused(void **state)
     s_refused(7, "  \"sv-washington\", 5", 7, "peers.[1]", "is an integer; expected a group");
     s_refused_range(6, 8, "peers = { name = \"sv-washington\"; };", 6, "peers", "is a group");
     s_refused(9, "limits = 5;", 9, "limits", "is an integer; expected a group");
-    s_refused(7, "  { name = \"sv-washington\"; endpoint = 7402; card = \"c\"; }", 7, "peers.[0].endpoint",
-              "is an integer");
+    s_refused(7, "  { name = \"sv-washington\"; endpoint = 7402; card = \"c\"; }", 7,
+              "peers.[0].endpoint", "is an integer");
 }
 
 static void test_missing_required_all_reported(void **state)
@@ -467,11 +476,11 @@ static void test_missing_required_all_reported(void **state)
 
 static void test_every_problem_reported_at_once(void **state)
 {
-    const char *text = "post = \"MX\";\n"                                  /* 1 */
-                       "secret_key = 7;\n"                                 /* 2 */
-                       "listen = \"tcp://127.0.0.1\";\n"                   /* 3 */
-                       "client = \"ipc://@valijad\";\n"                    /* 4 */
-                       "store = \"db\";\n"                                 /* 5 */
+    const char *text = "post = \"MX\";\n"                                    /* 1 */
+                       "secret_key = 7;\n"                                   /* 2 */
+                       "listen = \"tcp://127.0.0.1\";\n"                     /* 3 */
+                       "client = \"ipc://@valijad\";\n"                      /* 4 */
+                       "store = \"db\";\n"                                   /* 5 */
                        "limits = { max_message_bytes = 10; extra = 1; };\n"; /* 6 */
     vj_config *cfg = NULL;
     vj_problems p = {0};
@@ -503,38 +512,44 @@ static void test_invalid_post_names_refused(void **state)
     s_refused(1, "post = \"mx_washington\";", 1, "post", "expected 1..64 characters");
     snprintf(line, sizeof line, "post = \"%065d\";", 0);
     s_refused(1, line, 1, "post", "not a valid post name");
-    s_refused(7, "  { name = \"sv washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"c\"; }", 7,
-              "peers.[0].name", "not a valid post name");
+    s_refused(7,
+              "  { name = \"sv washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"c\"; }",
+              7, "peers.[0].name", "not a valid post name");
 }
 
 static void test_duplicate_peer_names_refused(void **state)
 {
-    s_refused(7,
-              "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; },\n"
-              "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7403\"; card = \"b\"; }",
-              8, "peers.[1].name", "also the name of peers.[0] (line 7)");
+    s_refused(
+        7,
+        "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; },\n"
+        "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7403\"; card = \"b\"; }",
+        8, "peers.[1].name", "also the name of peers.[0] (line 7)");
 }
 
 static void test_peer_named_like_self_refused(void **state)
 {
-    s_refused(7, "  { name = \"mx-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; }", 7,
-              "peers.[0].name", "the name of this post");
+    s_refused(7,
+              "  { name = \"mx-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; }",
+              7, "peers.[0].name", "the name of this post");
 }
 
 static void test_duplicate_endpoints_refused(void **state)
 {
+    s_refused(
+        7,
+        "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; },\n"
+        "  { name = \"gt-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"b\"; }",
+        8, "peers.[1].endpoint", "also the endpoint of peers.[0]");
     s_refused(7,
-              "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"a\"; },\n"
-              "  { name = \"gt-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"b\"; }",
-              8, "peers.[1].endpoint", "also the endpoint of peers.[0]");
-    s_refused(7, "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7401\"; card = \"a\"; }", 7,
-              "peers.[0].endpoint", "own listen endpoint");
+              "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7401\"; card = \"a\"; }",
+              7, "peers.[0].endpoint", "own listen endpoint");
 }
 
 static void s_bad_peer_endpoint(const char *ep, const char *needle)
 {
     char line[512];
-    snprintf(line, sizeof line, "  { name = \"sv-washington\"; endpoint = \"%s\"; card = \"a\"; }", ep);
+    snprintf(line, sizeof line, "  { name = \"sv-washington\"; endpoint = \"%s\"; card = \"a\"; }",
+             ep);
     s_refused(7, line, 7, "peers.[0].endpoint", needle);
     s_refused(7, line, 7, "peers.[0].endpoint", "expected tcp://HOST:PORT");
 }
@@ -582,23 +597,28 @@ static void test_limits_out_of_range_refused(void **state)
 {
     s_refused(9, "limits = { max_message_bytes = 4095; };", 9, "limits.max_message_bytes",
               "4095 is out of range; expected an integer from 4096 to 67108864");
-    s_refused(9, "limits = { max_message_bytes = 67108865; };", 9, "limits.max_message_bytes", "out of range");
-    s_refused(9, "limits = { max_message_bytes = -1; };", 9, "limits.max_message_bytes", "out of range");
+    s_refused(9, "limits = { max_message_bytes = 67108865; };", 9, "limits.max_message_bytes",
+              "out of range");
+    s_refused(9, "limits = { max_message_bytes = -1; };", 9, "limits.max_message_bytes",
+              "out of range");
     s_refused(9, "limits = { max_message_bytes = 9000000000L; };", 9, "limits.max_message_bytes",
               "out of range");
-    s_refused(9, "limits = { retry_max_seconds = 0; };", 9, "limits.retry_max_seconds", "from 1 to 86400");
-    s_refused(9, "limits = { retry_max_seconds = 86401; };", 9, "limits.retry_max_seconds", "out of range");
+    s_refused(9, "limits = { retry_max_seconds = 0; };", 9, "limits.retry_max_seconds",
+              "from 1 to 86400");
+    s_refused(9, "limits = { retry_max_seconds = 86401; };", 9, "limits.retry_max_seconds",
+              "out of range");
     s_refused(9, "limits = { retry_min_ms = 9; };", 9, "limits.retry_min_ms", "from 10 to 60000");
     s_refused(9, "limits = { retry_min_ms = 60001; };", 9, "limits.retry_min_ms", "out of range");
-    s_refused(9, "limits = { retry_max_seconds = 1; retry_min_ms = 2000; };", 9, "limits.retry_min_ms",
-              "longer than retry_max_seconds");
+    s_refused(9, "limits = { retry_max_seconds = 1; retry_min_ms = 2000; };", 9,
+              "limits.retry_min_ms", "longer than retry_max_seconds");
 }
 
 static void test_wrapping_integer_literals_refused(void **state)
 {
     /* libconfig 1.5 would read these as 4096 and 1048576: both in range */
     s_refused(9, "limits = { max_message_bytes = 4294971392; };", 9, "max_message_bytes", "32-bit");
-    s_refused(9, "limits = { max_message_bytes = 0x100100000; };", 9, "max_message_bytes", "32-bit");
+    s_refused(9, "limits = { max_message_bytes = 0x100100000; };", 9, "max_message_bytes",
+              "32-bit");
     s_refused(9, "limits = { retry_min_ms = 0xFFFFFFFF; };", 9, "retry_min_ms", "32-bit");
     s_refused(9, "limits = { max_message_bytes = 99999999999999999999L; };", 9, "max_message_bytes",
               "64-bit");
@@ -613,9 +633,10 @@ static void test_bad_peers_list_refused(void **state)
     vj_problems p = {0};
 
     assert_non_null(text);
-    o += (size_t)snprintf(text + o, cap - o,
-                          "post = \"mx-washington\"; secret_key = \"k\"; listen = \"tcp://127.0.0.1:1\";\n"
-                          "client = \"ipc://s\"; store = \"db\";\npeers = (");
+    o += (size_t)snprintf(
+        text + o, cap - o,
+        "post = \"mx-washington\"; secret_key = \"k\"; listen = \"tcp://127.0.0.1:1\";\n"
+        "client = \"ipc://s\"; store = \"db\";\npeers = (");
     for (int i = 0; i <= VJ_CONFIG_MAX_PEERS; i++)
         o += (size_t)snprintf(text + o, cap - o, "%s{}", i ? "," : "");
     snprintf(text + o, cap - o, ");\n");
@@ -698,7 +719,8 @@ static int s_setup(void **state)
 
     if (!t)
         return -1;
-    snprintf(t->dir, sizeof t->dir, "%s/vjcfg-XXXXXX", base && *base && strlen(base) < 64 ? base : "/tmp");
+    snprintf(t->dir, sizeof t->dir, "%s/vjcfg-XXXXXX",
+             base && *base && strlen(base) < 64 ? base : "/tmp");
     if (!mkdtemp(t->dir)) {
         free(t);
         return -1;
@@ -964,8 +986,10 @@ static void test_check_keys_peers_sharing_keys_refused(void **state)
     vj_card card;
     char *text = NULL;
 
-    vj_config *cfg = s_post(t, "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; card = \"peers/sv-washington.card\"; },\n"
-                               "  { name = \"gt-washington\"; endpoint = \"tcp://127.0.0.1:7403\"; card = \"peers/gt.card\"; }");
+    vj_config *cfg = s_post(t, "  { name = \"sv-washington\"; endpoint = \"tcp://127.0.0.1:7402\"; "
+                               "card = \"peers/sv-washington.card\"; },\n"
+                               "  { name = \"gt-washington\"; endpoint = \"tcp://127.0.0.1:7403\"; "
+                               "card = \"peers/gt.card\"; }");
     /* the same secrets under two names: two valid cards with the same keys */
     memset(seed, 1, sizeof seed);
     memset(box, 2, sizeof box);
@@ -1079,15 +1103,22 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_unreadable_is_io, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_load_refuses_big_and_nul_files, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_ok, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_loose_key_mode_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_key_of_another_post_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_damaged_or_missing_key_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_loose_key_mode_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_key_of_another_post_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_damaged_or_missing_key_refused, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_card_missing_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_card_of_another_post_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_card_of_another_post_refused, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_tampered_card_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_peers_sharing_keys_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_peer_with_own_keys_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_check_keys_store_dir_not_a_directory_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_peers_sharing_keys_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_peer_with_own_keys_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_check_keys_store_dir_not_a_directory_refused, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_check_keys_reports_all, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
