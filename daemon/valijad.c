@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -122,7 +123,39 @@ typedef struct {
     size_t n_watchers, cap_watchers;
     attempt_t *attempts;
     size_t n_attempts, cap_attempts;
+    /* For the periodic debug line: where the loop's time goes. */
+    struct {
+        int64_t since_ms;
+        unsigned long turns, commits, received, submitted, sent;
+        double t_poll, t_router, t_client, t_commit, t_after, t_outbox;
+    } stats;
 } daemon_t;
+
+static double s_secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void s_stats_tick(daemon_t *d)
+{
+    int64_t now = vj_mono_ms();
+    if (d->stats.since_ms == 0)
+        d->stats.since_ms = now;
+    if (now - d->stats.since_ms < 1000)
+        return;
+    if (d->stats.received + d->stats.submitted + d->stats.sent > 0)
+        vj_log_debug("last %.1fs: %lu turns, %lu commits, %lu received, %lu submitted, %lu sent; "
+                     "seconds in poll %.2f, peers %.2f, clients %.2f, commit %.2f, "
+                     "replies %.2f, outbox %.2f",
+                     (double)(now - d->stats.since_ms) / 1000.0, d->stats.turns, d->stats.commits,
+                     d->stats.received, d->stats.submitted, d->stats.sent, d->stats.t_poll,
+                     d->stats.t_router, d->stats.t_client, d->stats.t_commit, d->stats.t_after,
+                     d->stats.t_outbox);
+    memset(&d->stats, 0, sizeof d->stats);
+    d->stats.since_ms = now;
+}
 
 /* ---------- small helpers ---------- */
 
@@ -516,6 +549,7 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
                 stored++;
             else
                 dups++;
+            d->stats.received++;
             s_ack(d, rid, rid_len, peer, info.msg_id);
         } else {
             vj_store_rollback_to(d->st);
@@ -742,6 +776,7 @@ static void s_submit(daemon_t *d, pending_reply_t *p)
         return;
     }
     p->n_ids = sr->n_updates;
+    d->stats.submitted += sr->n_updates;
 }
 
 static void s_handle_client(daemon_t *d)
@@ -932,7 +967,11 @@ static void s_end_turn(daemon_t *d)
     int committed = 1;
     if (d->in_tx) {
         d->in_tx = 0;
-        if (vj_store_commit(d->st) != VJ_OK) {
+        double t0 = s_secs();
+        int rc = vj_store_commit(d->st);
+        d->stats.t_commit += s_secs() - t0;
+        d->stats.commits++;
+        if (rc != VJ_OK) {
             vj_log_error("the store could not commit; this turn's updates are not acknowledged");
             vj_store_rollback(d->st);
             committed = 0;
@@ -1020,6 +1059,7 @@ static void s_send_outbox(daemon_t *d)
             if (l->in_flight == 0)
                 l->last_progress_ms = mono;
             l->in_flight += count;
+            d->stats.sent += count;
             int64_t next = now + s_backoff_ms(d, l->timeouts);
             if (s_grow((void **)&d->attempts, &d->cap_attempts, d->n_attempts + count,
                        sizeof *d->attempts) != VJ_OK)
@@ -1034,6 +1074,7 @@ static void s_send_outbox(daemon_t *d)
             s_apply_attempts(d);
             if (d->in_tx) {
                 d->in_tx = 0;
+                d->stats.commits++;
                 if (vj_store_commit(d->st) != VJ_OK) {
                     vj_store_rollback(d->st);
                     break;
@@ -1172,10 +1213,14 @@ static void s_run(daemon_t *d)
             items[5 + 2 * i].events = ZMQ_POLLIN;
         }
         long timeout = d->n_attempts > 0 ? 0 : s_poll_timeout(d);
+        double t0 = s_secs();
         if (zmq_poll(items, (int)n_items, timeout) < 0 && errno != EINTR) {
             vj_log_error("poll failed: %s", zmq_strerror(errno));
             break;
         }
+        double t1 = s_secs();
+        d->stats.t_poll += t1 - t0;
+        d->stats.turns++;
         if (items[0].revents & ZMQ_POLLIN) {
             vj_zap_decision dec;
             while (vj_zap_handle(d->zap, &dec) == VJ_OK) {
@@ -1194,12 +1239,22 @@ static void s_run(daemon_t *d)
             if (items[4 + 2 * i].revents & ZMQ_POLLIN)
                 s_handle_dealer(d, &d->links[i]);
         }
+        double t2 = s_secs();
         if (items[1].revents & ZMQ_POLLIN)
             s_handle_router(d);
+        double t3 = s_secs();
         if (items[2].revents & ZMQ_POLLIN)
             s_handle_client(d);
+        double t4 = s_secs();
         s_end_turn(d);
+        double t5 = s_secs();
         s_send_outbox(d);
+        double t6 = s_secs();
+        d->stats.t_router += t3 - t2 + (t2 - t1);
+        d->stats.t_client += t4 - t3;
+        d->stats.t_after += t5 - t4;
+        d->stats.t_outbox += t6 - t5;
+        s_stats_tick(d);
         if (d->reload && !d->stop)
             s_reload(d);
     }

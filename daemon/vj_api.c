@@ -153,7 +153,14 @@ static int s_answer_case(vj_store *st, const Valija__CaseRequest *req, uint8_t *
     Valija__CaseState *state = NULL;
     Valija__CaseState **family = NULL;
     size_t n_family = 0;
-    int ret = vj_store_get_case(st, req->case_id, &state);
+    Valija__HistoryEntry **entries = NULL;
+    size_t n_entries = 0;
+    /* The whole truth of a case is the fold of its events, notes included
+     * (the materialized state leaves notes out). */
+    int ret = vj_store_history(st, req->case_id, &entries, &n_entries);
+    if (ret == VJ_OK)
+        ret = vj_case_fold(req->case_id, entries, n_entries, &state);
+    vj_store_history_free(entries, n_entries);
     if (ret == VJ_E_NOTFOUND)
         return vj_api_reply_error(VALIJA__REPLY_STATUS__REPLY_NOT_FOUND,
                                   "no such case at this post (check the id, or whether the case "

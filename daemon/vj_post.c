@@ -108,6 +108,14 @@ int vj_post_refold(vj_post *p, const char *case_id)
     }
     if (ret != VJ_OK)
         goto out;
+    /* The materialized state serves lists and filters; notes grow without
+     * bound, so they are left out of it and read by folding the events
+     * (vj_api answers `case` that way). */
+    for (size_t i = 0; i < state->n_notes; i++)
+        vj_codec_free((ProtobufCMessage *)state->notes[i]);
+    free(state->notes);
+    state->notes = NULL;
+    state->n_notes = 0;
     ret = vj_store_put_case(p->st, state);
 out:
     vj_codec_free((ProtobufCMessage *)state);

@@ -145,7 +145,7 @@ static void s_start(post_t *p)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(s_valijad, "valijad", "-c", p->config, (char *)NULL);
+        execl(s_valijad, "valijad", "-v", "-c", p->config, (char *)NULL);
         _exit(127);
     }
     /* Wait until it answers. */
@@ -351,14 +351,19 @@ static double s_crypto_rate(size_t n)
     return rate;
 }
 
-static void s_submit_all(valija *c, char phase, size_t n, double *submitted)
+/* Submits updates [from, to) of a phase in chunks of 256 on one connection;
+ * records when each chunk was sent. */
+static void s_submit_range(valija *c, char phase, size_t from, size_t to, double *submitted)
 {
     enum { CHUNK = 256 };
     valija_update ups[CHUNK];
-    static char cases[CHUNK][40], notes[CHUNK][NOTE_BYTES + 1];
+    char(*cases)[40] = calloc(CHUNK, 40);
+    char(*notes)[NOTE_BYTES + 1] = calloc(CHUNK, NOTE_BYTES + 1);
     uint8_t ids[CHUNK][VALIJA_MSGID_LEN];
-    for (size_t start = 0; start < n; start += CHUNK) {
-        size_t k = n - start < CHUNK ? n - start : CHUNK;
+    if (cases == NULL || notes == NULL)
+        s_die("out of memory");
+    for (size_t start = from; start < to; start += CHUNK) {
+        size_t k = to - start < CHUNK ? to - start : CHUNK;
         for (size_t i = 0; i < k; i++)
             s_update(&ups[i], cases[i], sizeof cases[i], notes[i], sizeof notes[i], phase,
                      start + i);
@@ -371,6 +376,41 @@ static void s_submit_all(valija *c, char phase, size_t n, double *submitted)
             s_die("submit failed");
         }
     }
+    free(cases);
+    free(notes);
+}
+
+typedef struct {
+    char phase;
+    size_t from, to;
+    double *submitted;
+} submitter_t;
+
+static void *s_submitter_main(void *arg)
+{
+    submitter_t *s = arg;
+    valija *c = NULL;
+    if (valija_open(s_a.socket, &c) != VALIJA_OK || valija_set_timeout(c, 120000) != VALIJA_OK)
+        s_die("client");
+    s_submit_range(c, s->phase, s->from, s->to, s->submitted);
+    valija_close(&c);
+    return NULL;
+}
+
+/* Submits n updates from SUBMITTERS clients at once, as several officers or
+ * scripts would, so that valijad can commit their requests together. */
+#define SUBMITTERS 4
+static void s_submit_all(char phase, size_t n, double *submitted)
+{
+    pthread_t th[SUBMITTERS];
+    submitter_t sub[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) {
+        sub[i] = (submitter_t){phase, n * (size_t)i / SUBMITTERS, n * (size_t)(i + 1) / SUBMITTERS,
+                               submitted};
+        pthread_create(&th[i], NULL, s_submitter_main, &sub[i]);
+    }
+    for (int i = 0; i < SUBMITTERS; i++)
+        pthread_join(th[i], NULL);
 }
 
 static void s_wait_seen(size_t n, double timeout)
@@ -407,6 +447,23 @@ static long s_rss_kib(pid_t pid, const char *field)
     if (f != NULL)
         fclose(f);
     return kib;
+}
+
+/* CPU seconds (user + system) a process has used so far. */
+static double s_cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long utime = 0, stime = 0;
+    if (f != NULL) {
+        /* fields 14 and 15, after the command name in parentheses */
+        if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                   &stime) != 2)
+            utime = stime = 0;
+        fclose(f);
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static long long s_disk_bytes(const char *store)
@@ -465,12 +522,14 @@ int main(int argc, char **argv)
     if (valija_open(s_a.socket, &c) != VALIJA_OK || valija_set_timeout(c, 60000) != VALIJA_OK)
         s_die("client");
 
-    printf("== durable end to end, A -> B, %zu updates of 1 KiB submitted in chunks of 256\n",
-           n_e2e);
+    printf("== durable end to end, A -> B, %zu updates of 1 KiB, %d clients submitting chunks "
+           "of 256\n",
+           n_e2e, SUBMITTERS);
     double *submitted = calloc(n_e2e > n_lat ? n_e2e : n_lat, sizeof *submitted);
     s_expect('t', n_e2e);
+    double cpu_a = s_cpu_seconds(s_a.pid), cpu_b = s_cpu_seconds(s_b.pid);
     double t0 = s_now();
-    s_submit_all(c, 't', n_e2e, submitted);
+    s_submit_all('t', n_e2e, submitted);
     double t_sub = s_now() - t0;
     s_wait_seen(n_e2e, 600);
     double elapsed = s_now() - t0;
@@ -480,6 +539,11 @@ int main(int argc, char **argv)
     printf("submission at A: %.0f updates/s\n", (double)n_e2e / t_sub);
     printf("end-to-end rate: %.0f updates/s (%.2f s)\n", e2e, elapsed);
     printf("latency under that load: p50 %.1f ms, p99 %.1f ms\n", p50, p99);
+    printf("CPU per update: A %.0f us, B %.0f us (busy %.0f%% and %.0f%% of one core)\n",
+           (s_cpu_seconds(s_a.pid) - cpu_a) * 1e6 / (double)n_e2e,
+           (s_cpu_seconds(s_b.pid) - cpu_b) * 1e6 / (double)n_e2e,
+           (s_cpu_seconds(s_a.pid) - cpu_a) * 100 / elapsed,
+           (s_cpu_seconds(s_b.pid) - cpu_b) * 100 / elapsed);
 
     printf("== latency at an offered 1000 updates/s, one update per submission, %zu updates\n",
            n_lat);
@@ -515,7 +579,7 @@ int main(int argc, char **argv)
     s_stop(&s_b);
     long rss_before = s_rss_kib(s_a.pid, "VmRSS:");
     t0 = s_now();
-    s_submit_all(c, 'm', n_backlog, NULL);
+    s_submit_all('m', n_backlog, NULL);
     double t_backlog = s_now() - t0;
     long rss = s_rss_kib(s_a.pid, "VmRSS:");
     long hwm = s_rss_kib(s_a.pid, "VmHWM:");
@@ -553,7 +617,9 @@ int main(int argc, char **argv)
            n_e2e + n_lat + n_backlog);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_root);
-    if (system(cmd) != 0)
+    if (getenv("VJ_BENCH_KEEP") != NULL)
+        printf("kept %s (daemon logs, stores)\n", s_root);
+    else if (system(cmd) != 0)
         fprintf(stderr, "bench: could not remove %s\n", s_root);
     vj_identity_destroy(&s_a.id);
     vj_identity_destroy(&s_b.id);
