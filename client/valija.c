@@ -549,7 +549,10 @@ static const char s_submit_usage[] =
     "                             note, link, share, closed (default: inferred)\n"
     "  --at ISO8601               when it happened (default: now)\n"
     "  --status S  --facility F  --note TEXT\n"
-    "  --share POST,...           the full list of posts the case is shared with\n"
+    "  --share POST,...           the full list of posts the case is shared with;\n"
+    "                             widening sends the case's earlier history to the\n"
+    "                             added posts; narrowing stops future updates but\n"
+    "                             cannot recall what was already received\n"
     "  --co-owners POST,...       the full list of co-owning posts\n"
     "  --name N  --dob YYYY-MM-DD  --nationality CC  --document D\n"
     "  --alien-number A  --minor yes|no\n"
@@ -681,6 +684,15 @@ static int s_submit_all(s_ctx *ctx, s_upd *x, size_t n)
                   "standard output); the rest were not",
                   done, n);
         goto out;
+    }
+    /* Say it plainly where it matters: sharing cannot be undone. */
+    for (size_t i = 0; i < n; i++) {
+        if (ups[i].n_share > 0 && (ups[i].kind == VALIJA_KIND_SHARE ||
+                                   ups[i].kind == VALIJA_KIND_UNSPECIFIED)) {
+            s_err(ctx, "note: a post removed from the share list gets no further updates, but "
+                       "keeps what it already received; nothing can be recalled");
+            break;
+        }
     }
     code = EX_OK;
 out:

@@ -49,6 +49,11 @@
 #define VALIJAD_VERSION "0.1.0"
 #define WINDOW 1024               /* envelopes in flight per peer, unreceipted */
 #define TURN_BUDGET 64            /* frames read per socket per turn */
+/* Updates (received or submitted) per turn before it commits: small enough
+ * that receipts flow back while the sender still has its window open, so
+ * the two posts overlap instead of taking turns (the window is 4 times
+ * this). */
+#define TURN_UPDATES 256
 #define ROUTING_ID_MAX 256
 #define ACK_TIMEOUT_MS 2000       /* first retry of an unreceipted envelope */
 #define CLIENT_HWM 10000
@@ -115,6 +120,7 @@ typedef struct {
     int in_tx;
     int stop;
     int reload;
+    size_t turn_updates;          /* received or submitted in this turn */
     ack_group_t *acks;
     size_t n_acks, cap_acks;
     pending_reply_t *replies;
@@ -550,6 +556,7 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
             else
                 dups++;
             d->stats.received++;
+            d->turn_updates++;
             s_ack(d, rid, rid_len, peer, info.msg_id);
         } else {
             vj_store_rollback_to(d->st);
@@ -569,7 +576,7 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
 
 static void s_handle_router(daemon_t *d)
 {
-    for (int turn = 0; turn < TURN_BUDGET; turn++) {
+    for (int turn = 0; turn < TURN_BUDGET && d->turn_updates < TURN_UPDATES; turn++) {
         zmq_msg_t rid, body;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
@@ -777,11 +784,12 @@ static void s_submit(daemon_t *d, pending_reply_t *p)
     }
     p->n_ids = sr->n_updates;
     d->stats.submitted += sr->n_updates;
+    d->turn_updates += sr->n_updates;
 }
 
 static void s_handle_client(daemon_t *d)
 {
-    for (int turn = 0; turn < TURN_BUDGET; turn++) {
+    for (int turn = 0; turn < TURN_BUDGET && d->turn_updates < TURN_UPDATES; turn++) {
         zmq_msg_t rid, body;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
@@ -1031,18 +1039,37 @@ static void s_send_outbox(daemon_t *d)
                 break;
             uint8_t *envs[VJ_PEER_MAX_BATCH];
             size_t lens[VJ_PEER_MAX_BATCH];
+            size_t which[VJ_PEER_MAX_BATCH];   /* index in ids of envs[k] */
             size_t count = 0, total = 0;
             for (size_t i = 0; i < n; i++) {
                 uint8_t *env = NULL;
                 size_t len = 0;
-                if (vj_store_get_envelope(d->st, ids + i * VJ_MSG_ID_LEN, &env, &len) != VJ_OK)
-                    break;
+                vj_diag diag = {{0}};
+                int rc = vj_post_envelope_for(d->post, ids + i * VJ_MSG_ID_LEN, l->name, &env,
+                                              &len, &diag);
+                if (rc != VJ_OK) {
+                    /* Leave it for later (an operator can see it in the log
+                     * and in `valija status`) without blocking the rest. */
+                    char idbuf[13];
+                    vj_log_error("cannot send message %s to %s: %s %s",
+                                 vj_log_msgid(ids + i * VJ_MSG_ID_LEN, idbuf), l->name,
+                                 vj_strerror(rc), diag.text);
+                    if (s_grow((void **)&d->attempts, &d->cap_attempts, d->n_attempts + 1,
+                               sizeof *d->attempts) == VJ_OK) {
+                        attempt_t *a = &d->attempts[d->n_attempts++];
+                        memcpy(a->id, ids + i * VJ_MSG_ID_LEN, VJ_MSG_ID_LEN);
+                        snprintf(a->peer, sizeof a->peer, "%s", l->name);
+                        a->next_ms = now + d->cfg->retry_max_ms;
+                    }
+                    continue;
+                }
                 if (count > 0 && total + len > (size_t)d->cfg->max_message_bytes) {
                     free(env);
                     break;
                 }
                 envs[count] = env;
                 lens[count] = len;
+                which[count] = i;
                 total += len;
                 count++;
             }
@@ -1066,7 +1093,7 @@ static void s_send_outbox(daemon_t *d)
                 break;
             for (size_t i = 0; i < count; i++) {
                 attempt_t *a = &d->attempts[d->n_attempts++];
-                memcpy(a->id, ids + i * VJ_MSG_ID_LEN, VJ_MSG_ID_LEN);
+                memcpy(a->id, ids + which[i] * VJ_MSG_ID_LEN, VJ_MSG_ID_LEN);
                 snprintf(a->peer, sizeof a->peer, "%s", l->name);
                 a->next_ms = next;
             }
@@ -1221,6 +1248,7 @@ static void s_run(daemon_t *d)
         double t1 = s_secs();
         d->stats.t_poll += t1 - t0;
         d->stats.turns++;
+        d->turn_updates = 0;
         if (items[0].revents & ZMQ_POLLIN) {
             vj_zap_decision dec;
             while (vj_zap_handle(d->zap, &dec) == VJ_OK) {

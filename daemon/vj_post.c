@@ -8,6 +8,7 @@
  */
 #include "vj_post.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,11 +93,42 @@ size_t vj_post_events_count(const vj_post *p)
     return p->n_events;
 }
 
+static int s_is_in(char **list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Queues this post's own updates of a case for each post that the new state
+ * shares it with and the old did not. */
+static int s_queue_history_for_newcomers(vj_post *p, const Valija__CaseState *old,
+                                         const Valija__CaseState *now,
+                                         Valija__HistoryEntry **entries, size_t n)
+{
+    const char *self = s_self(p);
+    for (size_t k = 0; k < now->n_shared_with; k++) {
+        const char *post = now->shared_with[k];
+        if (strcmp(post, self) == 0 ||
+            (old != NULL && s_is_in(old->shared_with, old->n_shared_with, post)))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(entries[i]->origin, self) != 0 || entries[i]->msg_id.len != VJ_MSG_ID_LEN)
+                continue;
+            int rc = vj_store_outbox_add(p->st, entries[i]->msg_id.data, post, 0);
+            if (rc != VJ_OK && rc != VJ_E_EXISTS)
+                return rc;
+        }
+    }
+    return VJ_OK;
+}
+
 int vj_post_refold(vj_post *p, const char *case_id)
 {
     Valija__HistoryEntry **entries = NULL;
     size_t n = 0;
-    Valija__CaseState *state = NULL;
+    Valija__CaseState *state = NULL, *old = NULL;
     int ret = vj_store_history(p->st, case_id, &entries, &n);
     if (ret != VJ_OK)
         goto out;
@@ -106,6 +138,12 @@ int vj_post_refold(vj_post *p, const char *case_id)
         ret = VJ_OK;
         goto out;
     }
+    if (ret != VJ_OK)
+        goto out;
+    ret = vj_store_get_case(p->st, case_id, &old);
+    if (ret != VJ_OK && ret != VJ_E_NOTFOUND)
+        goto out;
+    ret = s_queue_history_for_newcomers(p, old, state, entries, n);
     if (ret != VJ_OK)
         goto out;
     /* The materialized state serves lists and filters; notes grow without
@@ -118,8 +156,50 @@ int vj_post_refold(vj_post *p, const char *case_id)
     state->n_notes = 0;
     ret = vj_store_put_case(p->st, state);
 out:
+    vj_codec_free((ProtobufCMessage *)old);
     vj_codec_free((ProtobufCMessage *)state);
     vj_store_history_free(entries, n);
+    return ret;
+}
+
+int vj_post_envelope_for(vj_post *p, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *recipient,
+                         uint8_t **env, size_t *env_len, vj_diag *diag)
+{
+    uint8_t *stored = NULL, *plain = NULL;
+    size_t stored_len = 0, plain_len = 0;
+    vj_envelope_info info;
+    *env = NULL;
+    *env_len = 0;
+    int addressed = 0;
+    int ret = vj_store_envelope_is_for(p->st, msg_id, recipient, &addressed);
+    if (ret == VJ_OK)
+        ret = vj_store_get_envelope(p->st, msg_id, &stored, &stored_len);
+    if (ret != VJ_OK)
+        goto out;
+    if (addressed) {
+        *env = stored;
+        *env_len = stored_len;
+        stored = NULL;
+        goto out;
+    }
+    /* One of ours, from before the case was shared with recipient: the same
+     * update, signed again by us, for recipient alone. */
+    ret = vj_envelope_open(p->kr, stored, stored_len, SIZE_MAX, &info, &plain, &plain_len, diag);
+    if (ret != VJ_OK)
+        goto out;
+    if (strcmp(info.origin, s_self(p)) != 0) {
+        vj_diag_set(diag, "another post's update, not addressed to %s", recipient);
+        ret = VJ_E_REFUSED;
+        goto out;
+    }
+    vj_seal_params params = {.origin_seq = info.origin_seq, .created_ms = info.created_ms,
+                             .payload = info.payload, .msg_id = msg_id};
+    uint8_t id[VJ_MSG_ID_LEN];
+    const char *to[1] = {recipient};
+    ret = vj_envelope_seal(p->kr, to, 1, &params, plain, plain_len, id, env, env_len, diag);
+out:
+    vj_envelope_plaintext_free(plain, plain_len);
+    free(stored);
     return ret;
 }
 

@@ -54,7 +54,19 @@ void vj_post_events_take(vj_post *p, vj_post_event **out, size_t *n);
 void vj_post_events_truncate(vj_post *p, size_t n);
 size_t vj_post_events_count(const vj_post *p);
 
-/* Re-folds a case from its stored events and stores the new state. */
+/* Re-folds a case from its stored events and stores the new state.  When
+ * the fold adds posts to the case's share list, this post's own earlier
+ * updates of the case are queued for each added post, so the newcomer gets
+ * the whole history, each update signed by its author. */
 int vj_post_refold(vj_post *p, const char *case_id) VJ_MUST_CHECK;
+
+/* The envelope to send to recipient for msg_id: the stored envelope when it
+ * is addressed to recipient; else, for one of this post's own updates, the
+ * same update (same message id, sequence and time) re-sealed for recipient
+ * alone.  *env is malloc'ed (caller frees).  VJ_E_NOTFOUND if the message is
+ * not held, VJ_E_REFUSED if it is another post's update not addressed to
+ * recipient. */
+int vj_post_envelope_for(vj_post *p, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *recipient,
+                         uint8_t **env, size_t *env_len, vj_diag *diag) VJ_MUST_CHECK;
 
 #endif

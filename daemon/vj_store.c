@@ -199,6 +199,10 @@ enum {
     S_SHARES_DELETE,
     S_SHARES_INSERT,
     S_CASE_GET,
+    S_ENV_IS_FOR,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
     S_COUNT
 };
 
@@ -259,6 +263,13 @@ static const char *const s_sql[S_COUNT] = {
     [S_SHARES_DELETE] = "DELETE FROM case_shares WHERE case_id = ?1",
     [S_SHARES_INSERT] = "INSERT OR IGNORE INTO case_shares (case_id, post) VALUES (?1, ?2)",
     [S_CASE_GET] = "SELECT state FROM cases WHERE case_id = ?1",
+    [S_ENV_IS_FOR] = "SELECT 1 FROM envelopes e JOIN envelope_recipients r"
+                     " ON r.origin = e.origin AND r.origin_seq = e.origin_seq"
+                     " WHERE e.msg_id = ?1 AND r.post = ?2",
+    /* prepared once: the daemon takes a savepoint per envelope and request */
+    [S_SAVEPOINT] = "SAVEPOINT vj_item",
+    [S_RELEASE] = "RELEASE vj_item",
+    [S_ROLLBACK_TO] = "ROLLBACK TO vj_item",
 };
 
 /* List filters: one cached statement per combination of these bits. */
@@ -530,6 +541,11 @@ static int s_set_pragmas(sqlite3 *db, vj_diag *diag)
             goto out;
         }
     }
+    /* A page cache large enough that a group commit of a few hundred
+     * updates never spills pages to the WAL before it commits. */
+    ret = s_exec(db, "PRAGMA cache_size = -32768", diag, "cache_size");
+    if (ret != VJ_OK)
+        goto out;
     ret = VJ_OK;
 out:
     return ret;
@@ -802,8 +818,10 @@ int vj_store_savepoint(vj_store *st)
             snprintf(st->err, sizeof st->err, "savepoint outside a transaction or nested");
         return VJ_E_INVAL;
     }
-    int rc = sqlite3_exec(st->db, "SAVEPOINT vj_item", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
+    sqlite3_stmt *s = s_stmt(st, S_SAVEPOINT);
+    int rc = sqlite3_step(s);
+    s_done(s);
+    if (rc != SQLITE_DONE)
         return s_fail(st, rc, "savepoint");
     st->in_savepoint = 1;
     st->sp_tx_failed = st->tx_failed;
@@ -818,8 +836,10 @@ int vj_store_release(vj_store *st)
         snprintf(st->err, sizeof st->err, "a write since the savepoint failed");
         return VJ_E_STORE;
     }
-    int rc = sqlite3_exec(st->db, "RELEASE vj_item", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
+    sqlite3_stmt *s = s_stmt(st, S_RELEASE);
+    int rc = sqlite3_step(s);
+    s_done(s);
+    if (rc != SQLITE_DONE)
         return s_fail(st, rc, "release savepoint");
     st->in_savepoint = 0;
     return VJ_OK;
@@ -831,8 +851,13 @@ void vj_store_rollback_to(vj_store *st)
         return;
     /* a receipt stored since the savepoint is gone */
     s_receipt_forget(st);
-    if (sqlite3_exec(st->db, "ROLLBACK TO vj_item", NULL, NULL, NULL) == SQLITE_OK &&
-        sqlite3_exec(st->db, "RELEASE vj_item", NULL, NULL, NULL) == SQLITE_OK)
+    sqlite3_stmt *rb = s_stmt(st, S_ROLLBACK_TO);
+    int rc = sqlite3_step(rb);
+    s_done(rb);
+    sqlite3_stmt *rel = s_stmt(st, S_RELEASE);
+    int rc2 = rc == SQLITE_DONE ? sqlite3_step(rel) : rc;
+    s_done(rel);
+    if (rc == SQLITE_DONE && rc2 == SQLITE_DONE)
         st->tx_failed = st->sp_tx_failed;
     else
         st->tx_failed = 1;
@@ -1061,6 +1086,30 @@ int vj_store_has_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], int
         *held = 1;
     } else if (rc != SQLITE_DONE) {
         ret = s_fail(st, rc, "looking up envelope");
+        goto out;
+    }
+    ret = VJ_OK;
+out:
+    s_done(s);
+    return ret;
+}
+
+int vj_store_envelope_is_for(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *post,
+                             int *yes)
+{
+    int ret = VJ_E_INVAL;
+    sqlite3_stmt *s = NULL;
+    if (st == NULL || msg_id == NULL || post == NULL || yes == NULL)
+        goto out;
+    *yes = 0;
+    s = s_stmt(st, S_ENV_IS_FOR);
+    sqlite3_bind_blob(s, 1, msg_id, VJ_MSG_ID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, post, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *yes = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = s_fail(st, rc, "looking up envelope recipients");
         goto out;
     }
     ret = VJ_OK;

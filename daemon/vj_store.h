@@ -57,6 +57,10 @@ int vj_store_put_envelope(vj_store *st, const vj_envelope_info *info, const uint
 /* 1 if held, 0 if not. */
 int vj_store_has_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], int *held) VJ_MUST_CHECK;
 
+/* *yes = 1 if the held envelope msg_id is addressed to post, else 0. */
+int vj_store_envelope_is_for(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *post,
+                             int *yes) VJ_MUST_CHECK;
+
 /* The envelope bytes (malloc'ed, caller frees).  VJ_E_NOTFOUND. */
 int vj_store_get_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], uint8_t **env,
                           size_t *env_len) VJ_MUST_CHECK;

@@ -134,7 +134,10 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
     /* 1. content key, AEAD nonce, message id */
     crypto_aead_xchacha20poly1305_ietf_keygen(key);
     randombytes_buf(nonce, sizeof nonce);
-    randombytes_buf(id, sizeof id);
+    if (params->msg_id != NULL)
+        memcpy(id, params->msg_id, sizeof id);
+    else
+        randombytes_buf(id, sizeof id);
 
     /* 2. the content key wrapped for each recipient */
     for (size_t i = 0; i < n; i++) {

@@ -17,6 +17,10 @@ typedef struct {
     uint64_t origin_seq;   /* the origin's counter for this update, >= 1 */
     int64_t created_ms;    /* Unix time, milliseconds */
     uint32_t payload;      /* Valija__PayloadType */
+    /* NULL: a new random message id.  Else this id: only for re-sealing one
+     * of this post's own updates for a post added to its case later, which
+     * keeps the update's identity (docs/protocol.md, "Re-sealing"). */
+    const uint8_t *msg_id;
 } vj_seal_params;
 
 /* What a verified header says.  All strings are owned by the struct. */
