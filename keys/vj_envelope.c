@@ -134,10 +134,18 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
     /* 1. content key, AEAD nonce, message id */
     crypto_aead_xchacha20poly1305_ietf_keygen(key);
     randombytes_buf(nonce, sizeof nonce);
-    if (params->msg_id != NULL)
+    if (params->msg_id != NULL) {
         memcpy(id, params->msg_id, sizeof id);
-    else
-        randombytes_buf(id, sizeof id);
+    } else {
+        /* 48-bit big-endian creation time in ms, then 80 random bits: ids
+         * of one post grow with time, so a store's index of them takes
+         * inserts at one end instead of on random pages (the header carries
+         * the same time in the clear: the id reveals nothing new). */
+        uint64_t t = (uint64_t)(params->created_ms > 0 ? params->created_ms : 0);
+        for (int i = 0; i < 6; i++)
+            id[i] = (uint8_t)(t >> (8 * (5 - i)));
+        randombytes_buf(id + 6, sizeof id - 6);
+    }
 
     /* 2. the content key wrapped for each recipient */
     for (size_t i = 0; i < n; i++) {
