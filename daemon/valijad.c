@@ -1097,16 +1097,10 @@ static void s_send_outbox(daemon_t *d)
                 snprintf(a->peer, sizeof a->peer, "%s", l->name);
                 a->next_ms = next;
             }
-            /* Record the attempts now, so the next query skips them. */
+            /* Record the attempts now, so the next query skips them; they
+             * commit with the next turn's work (losing them in a crash only
+             * means sending again, which receivers take as a duplicate). */
             s_apply_attempts(d);
-            if (d->in_tx) {
-                d->in_tx = 0;
-                d->stats.commits++;
-                if (vj_store_commit(d->st) != VJ_OK) {
-                    vj_store_rollback(d->st);
-                    break;
-                }
-            }
             if (count < n)
                 break;
         }

@@ -15,6 +15,9 @@
 
 #include "vj_case.h"
 
+/* 2^48 updates: more than a federation will ever write. */
+#define VJ_POST_LAMPORT_MAX (UINT64_C(1) << 48)
+
 struct vj_post {
     vj_store *st;
     const vj_keyring *kr;
@@ -400,15 +403,13 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     ret = vj_envelope_open(p->kr, env, len, p->max_message_bytes, info, &plain, &plain_len, diag);
     if (ret != VJ_OK)
         goto out;
-    int held = 0;
-    ret = vj_store_has_envelope(p->st, info->msg_id, &held);
-    if (ret != VJ_OK)
-        goto out;
-    if (held) {
-        ret = VJ_E_REPLAY;
-        goto out;
-    }
     if (strcmp(info->origin, s_self(p)) == 0) {
+        int held = 0;
+        ret = vj_store_has_envelope(p->st, info->msg_id, &held);
+        if (ret == VJ_OK && held) {
+            ret = VJ_E_REPLAY;
+            goto out;
+        }
         vj_diag_set(diag, "an envelope in this post's own name that it does not hold");
         ret = VJ_E_AUTH;
         goto out;
@@ -427,13 +428,29 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     ret = vj_case_update_validate(u, diag);
     if (ret != VJ_OK)
         goto out;
+    /* A Lamport time grows by one per update: a huge one can only come from
+     * a broken or hostile origin, and would stop this post's clock. */
+    if (u->lamport == 0 || u->lamport > VJ_POST_LAMPORT_MAX) {
+        vj_diag_set(diag, "Lamport time %llu is out of range", (unsigned long long)u->lamport);
+        ret = VJ_E_PARSE;
+        goto out;
+    }
     ret = vj_store_lamport_observe(p->st, u->lamport);
     if (ret != VJ_OK)
         goto out;
     ret = vj_store_put_envelope(p->st, info, env, len, from, now_ms);
     if (ret == VJ_E_REPLAY) {
-        /* Same origin and sequence under another message id: the origin
-         * signed two different updates with one number. */
+        /* Held already (a duplicate, acknowledged again), or the same origin
+         * and sequence under another message id: the origin signed two
+         * different updates with one number. */
+        int held = 0;
+        ret = vj_store_has_envelope(p->st, info->msg_id, &held);
+        if (ret != VJ_OK)
+            goto out;
+        if (held) {
+            ret = VJ_E_REPLAY;
+            goto out;
+        }
         vj_diag_set(diag, "origin %s reused sequence %llu", info->origin,
                     (unsigned long long)info->origin_seq);
         ret = VJ_E_AUTH;

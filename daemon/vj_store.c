@@ -65,6 +65,15 @@
  *      cases with conflicts serve the list filters in list order.
  *  case_shares(case_id -> cases, post)
  *      the shared_with list of each case, filterable by post.
+ *
+ * Schema version 2 adds:
+ *  case_links(case_id -> cases, linked_case_id, relation)
+ *      the links of each case as its state holds them (written with the
+ *      state), keyed by case_id, and indexed by linked_case_id so that a link
+ *      is found from either end: families (docs/cases.md "Families") are
+ *      computed from this table and cases.  linked_case_id may name a case
+ *      this post does not hold.  Filled from the stored states when a
+ *      version 1 store is migrated.
  */
 #include "vj_store.h"
 
@@ -164,7 +173,18 @@ static const char *const s_migrations[] = {
     "  post TEXT NOT NULL,"
     "  PRIMARY KEY (case_id, post)) WITHOUT ROWID;"
     "CREATE INDEX case_shares_post ON case_shares (post, case_id);",
+    /* 2: the links between cases, found from either end (families).  The
+     * rows of the cases already held are filled in by s_links_backfill(). */
+    "CREATE TABLE case_links ("
+    "  case_id TEXT NOT NULL REFERENCES cases (case_id),"
+    "  linked_case_id TEXT NOT NULL,"
+    "  relation INTEGER NOT NULL CHECK (relation BETWEEN 1 AND 3),"
+    "  PRIMARY KEY (case_id, linked_case_id, relation)) WITHOUT ROWID;"
+    "CREATE INDEX case_links_linked ON case_links (linked_case_id, case_id, relation);",
 };
+
+/* The migration that creates case_links (and must fill it). */
+#define S_MIGRATION_LINKS 2
 
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -282,10 +302,40 @@ enum {
     S_F_COMBOS = 32
 };
 
+/* Families: the case_links table and the walks over it. */
+enum {
+    S_FAM_LINKS_DELETE,
+    S_FAM_LINKS_INSERT,
+    S_FAM_NEIGHBOURS,
+    S_FAM_HELD,
+    S_FAM_SEEDS,
+    S_FAM_COUNT
+};
+
+static const char *const s_fam_sql[S_FAM_COUNT] = {
+    [S_FAM_LINKS_DELETE] = "DELETE FROM case_links WHERE case_id = ?1",
+    [S_FAM_LINKS_INSERT] = "INSERT OR IGNORE INTO case_links (case_id, linked_case_id, relation)"
+                           " VALUES (?1, ?2, ?3)",
+    /* both directions; per neighbour this case's own links first (0), then
+     * the neighbour's links to it (1), each by relation */
+    [S_FAM_NEIGHBOURS] = "SELECT linked_case_id, relation, 0 FROM case_links WHERE case_id = ?1"
+                         " UNION ALL SELECT case_id, relation, 1 FROM case_links"
+                         " WHERE linked_case_id = ?1 ORDER BY 1, 3, 2",
+    [S_FAM_HELD] = "SELECT 1 FROM cases WHERE case_id = ?1",
+    /* held cases that are not reunited and have a link in either
+     * direction, most recently updated first: each may start a separated
+     * family */
+    [S_FAM_SEEDS] = "SELECT case_id FROM cases WHERE lower(status) <> 'reunited' AND"
+                    " (EXISTS (SELECT 1 FROM case_links l WHERE l.case_id = cases.case_id) OR"
+                    " EXISTS (SELECT 1 FROM case_links l WHERE l.linked_case_id = cases.case_id))"
+                    " ORDER BY updated_ms DESC, case_id",
+};
+
 struct vj_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *list_stmt[S_F_COMBOS];
+    sqlite3_stmt *fam_stmt[S_FAM_COUNT];
     int in_tx;      /* between begin and commit/rollback */
     int tx_failed;  /* a write failed half-way: the transaction must not commit */
     int in_savepoint;   /* between vj_store_savepoint and release/rollback_to */
@@ -301,6 +351,10 @@ struct vj_store {
 /* --------------------------------------------------------------- helpers */
 
 static void s_receipt_forget(vj_store *st);
+/* families (at the end of this file) */
+static int s_links_backfill(sqlite3 *db, vj_diag *diag);
+static int s_links_are_valid(const Valija__CaseState *state);
+static int s_links_put(vj_store *st, const Valija__CaseState *state);
 
 static void s_set_err(vj_store *st, const char *what)
 {
@@ -546,6 +600,11 @@ static int s_set_pragmas(sqlite3 *db, vj_diag *diag)
     ret = s_exec(db, "PRAGMA cache_size = -32768", diag, "cache_size");
     if (ret != VJ_OK)
         goto out;
+    /* The savepoint taken per envelope keeps the pages it changes in a
+     * sub-journal: in memory, not in a temporary file written per page. */
+    ret = s_exec(db, "PRAGMA temp_store = MEMORY", diag, "temp_store");
+    if (ret != VJ_OK)
+        goto out;
     ret = VJ_OK;
 out:
     return ret;
@@ -607,6 +666,8 @@ static int s_migrate(sqlite3 *db, vj_diag *diag)
         char what[64];
         snprintf(what, sizeof what, "schema migration %lld", (long long)version + 1);
         ret = s_exec(db, s_migrations[version], diag, what);
+        if (ret == VJ_OK && version + 1 == S_MIGRATION_LINKS)
+            ret = s_links_backfill(db, diag);
         if (ret != VJ_OK)
             goto out;
         ret = s_exec(db, tail, diag, what);
@@ -713,6 +774,14 @@ int vj_store_open(const char *path, vj_store **out, vj_diag *diag)
             goto out;
         }
     }
+    for (int i = 0; i < S_FAM_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, s_fam_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->fam_stmt[i], NULL) != SQLITE_OK) {
+            vj_diag_set(diag, "preparing family statement %d: %s", i, sqlite3_errmsg(st->db));
+            ret = VJ_E_STORE;
+            goto out;
+        }
+    }
     *out = st;
     st = NULL;
     ret = VJ_OK;
@@ -732,6 +801,8 @@ void vj_store_close(vj_store **stp)
         sqlite3_finalize(st->stmt[i]);
     for (int i = 0; i < S_F_COMBOS; i++)
         sqlite3_finalize(st->list_stmt[i]);
+    for (int i = 0; i < S_FAM_COUNT; i++)
+        sqlite3_finalize(st->fam_stmt[i]);
     if (st->db != NULL) {
         if (st->in_tx)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1855,6 +1926,10 @@ int vj_store_put_case(vj_store *st, const Valija__CaseState *state)
             return VJ_E_INVAL;
         }
     }
+    if (!s_links_are_valid(state)) {
+        snprintf(st->err, sizeof st->err, "invalid link in case state");
+        return VJ_E_INVAL;
+    }
     ret = vj_codec_pack(&state->base, &blob, &blob_len);
     if (ret != VJ_OK)
         return ret;
@@ -1906,7 +1981,7 @@ int vj_store_put_case(vj_store *st, const Valija__CaseState *state)
             goto out;
         }
     }
-    ret = VJ_OK;
+    ret = s_links_put(st, state);
 out:
     s_done(s);
     free(blob);
@@ -2009,7 +2084,8 @@ int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter,
     if (st == NULL || filter == NULL || out == NULL || n == NULL)
         goto out;
     if (filter->separated_only) {
-        snprintf(st->err, sizeof st->err, "the separated_only filter is not supported yet");
+        /* families, not cases: vj_store_separated_families() */
+        snprintf(st->err, sizeof st->err, "separated families are listed by a query of their own");
         goto out;
     }
     const char *status = s_str(filter->status);
@@ -2085,4 +2161,449 @@ void vj_store_cases_free(Valija__CaseState **cases, size_t n)
     for (size_t i = 0; i < n; i++)
         vj_codec_free(&cases[i]->base);
     free(cases);
+}
+
+/* ---------------------------------------------------------------- families
+ *
+ * A family is a connected part of the graph whose nodes are case ids and
+ * whose edges are the rows of case_links, each taken in both directions.
+ * Nothing here trusts the graph to be small or free of cycles: a walk reaches
+ * each case once (a set of the ids seen), a family lists at most
+ * VJ_FAMILY_MAX members, and a walk past that holds nothing but case ids.
+ */
+
+static int s_links_are_valid(const Valija__CaseState *state)
+{
+    if (state->n_links > 0 && state->links == NULL)
+        return 0;
+    for (size_t i = 0; i < state->n_links; i++) {
+        const Valija__CaseLink *l = state->links[i];
+        if (l == NULL || (int)l->relation < VALIJA__LINK_RELATION__LINK_PARENT ||
+            (int)l->relation > VALIJA__LINK_RELATION__LINK_SIBLING ||
+            !vj_case_id_is_valid(l->case_id) || strcmp(l->case_id, state->case_id) == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Replaces the case_links rows of state->case_id with its links (checked by
+ * s_links_are_valid).  SQLITE_DONE, or the code of the step that failed. */
+static int s_links_write(sqlite3_stmt *del, sqlite3_stmt *ins, const Valija__CaseState *state)
+{
+    s_stmt_reset(del);
+    sqlite3_bind_text(del, 1, state->case_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(del);
+    s_done(del);
+    for (size_t i = 0; rc == SQLITE_DONE && i < state->n_links; i++) {
+        s_stmt_reset(ins);
+        sqlite3_bind_text(ins, 1, state->case_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, state->links[i]->case_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 3, (int)state->links[i]->relation);
+        rc = sqlite3_step(ins);
+    }
+    s_done(ins);
+    return rc;
+}
+
+static int s_links_put(vj_store *st, const Valija__CaseState *state)
+{
+    int rc = s_links_write(st->fam_stmt[S_FAM_LINKS_DELETE], st->fam_stmt[S_FAM_LINKS_INSERT],
+                           state);
+    if (rc == SQLITE_DONE)
+        return VJ_OK;
+    int ret = s_fail(st, rc, "storing case links");
+    st->tx_failed = 1;
+    return ret == VJ_E_REPLAY ? VJ_E_STORE : ret;
+}
+
+/* Migration S_MIGRATION_LINKS: the links of every case already held, from
+ * its stored state.  A state that does not parse, or holds a link that
+ * vj_store_put_case would refuse, stops the migration (nothing changes). */
+static int s_links_backfill(sqlite3 *db, vj_diag *diag)
+{
+    int ret = VJ_E_STORE;
+    sqlite3_stmt *sel = NULL, *del = NULL, *ins = NULL;
+    ProtobufCMessage *m = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT case_id, state FROM cases", -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, s_fam_sql[S_FAM_LINKS_DELETE], -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, s_fam_sql[S_FAM_LINKS_INSERT], -1, &ins, NULL) != SQLITE_OK) {
+        vj_diag_set(diag, "filling case links: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    int rc;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        const unsigned char *id = sqlite3_column_text(sel, 0);
+        const uint8_t *b = sqlite3_column_blob(sel, 1);
+        int n = sqlite3_column_bytes(sel, 1);
+        if (vj_codec_unpack(&valija__case_state__descriptor, b, (size_t)n, S_STATE_MAX, &m) !=
+            VJ_OK) {
+            vj_diag_set(diag, "filling case links: a stored case state does not parse");
+            goto out;
+        }
+        const Valija__CaseState *cs = (const Valija__CaseState *)m;
+        if (id == NULL || !vj_case_id_is_valid(cs->case_id) ||
+            strcmp((const char *)id, cs->case_id) != 0 || !s_links_are_valid(cs)) {
+            vj_diag_set(diag, "filling case links: a stored case state is inconsistent");
+            goto out;
+        }
+        rc = s_links_write(del, ins, cs);
+        if (rc != SQLITE_DONE) {
+            vj_diag_set(diag, "filling case links: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+        vj_codec_free(m);
+        m = NULL;
+    }
+    if (rc != SQLITE_DONE) {
+        vj_diag_set(diag, "filling case links: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    ret = VJ_OK;
+out:
+    vj_codec_free(m);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    return ret;
+}
+
+/* A set of case ids (open addressing, copies owned by the set). */
+typedef struct {
+    char **slot;
+    size_t cap; /* 0 or a power of two */
+    size_t n;
+} s_idset;
+
+static size_t s_id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211u;
+    }
+    return (size_t)h;
+}
+
+static void s_idset_free(s_idset *set)
+{
+    for (size_t i = 0; i < set->cap; i++)
+        free(set->slot[i]);
+    free(set->slot);
+    memset(set, 0, sizeof *set);
+}
+
+static int s_idset_has(const s_idset *set, const char *id)
+{
+    if (set->cap == 0)
+        return 0;
+    for (size_t i = s_id_hash(id) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+        if (set->slot[i] == NULL)
+            return 0;
+        if (strcmp(set->slot[i], id) == 0)
+            return 1;
+    }
+}
+
+static void s_idset_place(char **slot, size_t cap, char *id)
+{
+    size_t i = s_id_hash(id) & (cap - 1);
+    while (slot[i] != NULL)
+        i = (i + 1) & (cap - 1);
+    slot[i] = id;
+}
+
+/* Adds a copy of id: 1 when added, 0 when it was there, VJ_E_NOMEM. */
+static int s_idset_add(s_idset *set, const char *id)
+{
+    if (s_idset_has(set, id))
+        return 0;
+    if ((set->n + 1) * 2 > set->cap) {
+        size_t ncap = set->cap != 0 ? set->cap * 2 : 64;
+        char **ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL)
+            return VJ_E_NOMEM;
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->slot[i] != NULL)
+                s_idset_place(ns, ncap, set->slot[i]);
+        free(set->slot);
+        set->slot = ns;
+        set->cap = ncap;
+    }
+    char *copy = strdup(id);
+    if (copy == NULL)
+        return VJ_E_NOMEM;
+    s_idset_place(set->slot, set->cap, copy);
+    set->n++;
+    return 1;
+}
+
+/* The cases one walk reached, in order; the first VJ_FAMILY_MAX are the
+ * members. */
+typedef struct {
+    struct {
+        char id[VJ_CASE_ID_MAX + 1];
+        Valija__FamilyRelation relation;
+    } *v;
+    size_t n, cap;
+    int truncated; /* reached more than VJ_FAMILY_MAX */
+} s_fam_walk;
+
+static int s_walk_push(s_fam_walk *w, const char *id, Valija__FamilyRelation rel)
+{
+    if (w->n == w->cap) {
+        size_t ncap = w->cap != 0 ? w->cap * 2 : 16;
+        void *p = realloc(w->v, ncap * sizeof *w->v);
+        if (p == NULL)
+            return VJ_E_NOMEM;
+        w->v = p;
+        w->cap = ncap;
+    }
+    snprintf(w->v[w->n].id, sizeof w->v[w->n].id, "%s", id);
+    w->v[w->n].relation = rel;
+    w->n++;
+    return VJ_OK;
+}
+
+/* The relation to the anchor of a case linked to it directly: reverse is 0
+ * for the anchor's own link (relation says what the case is to the anchor),
+ * 1 for the case's link to the anchor (what the anchor is to the case). */
+static Valija__FamilyRelation s_relation_to_anchor(int relation, int reverse)
+{
+    switch (relation) {
+    case VALIJA__LINK_RELATION__LINK_PARENT:
+        return reverse ? VALIJA__FAMILY_RELATION__FAMILY_CHILD
+                       : VALIJA__FAMILY_RELATION__FAMILY_PARENT;
+    case VALIJA__LINK_RELATION__LINK_CHILD:
+        return reverse ? VALIJA__FAMILY_RELATION__FAMILY_PARENT
+                       : VALIJA__FAMILY_RELATION__FAMILY_CHILD;
+    case VALIJA__LINK_RELATION__LINK_SIBLING:
+        return VALIJA__FAMILY_RELATION__FAMILY_SIBLING;
+    default:
+        return VALIJA__FAMILY_RELATION__FAMILY_RELATED;
+    }
+}
+
+/* Walks the family of anchor breadth first into w, anchor first.  seen
+ * holds the cases reached by this walk and any earlier ones given the same
+ * set.  With whole, the walk goes on past VJ_FAMILY_MAX members so that the
+ * whole family ends up in seen; without, it stops at the first case past. */
+static int s_family_walk(vj_store *st, const char *anchor, s_idset *seen, int whole,
+                         s_fam_walk *w)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = s_idset_add(seen, anchor);
+    if (ret < 0)
+        goto out;
+    ret = s_walk_push(w, anchor, VALIJA__FAMILY_RELATION__FAMILY_SELF);
+    if (ret != VJ_OK)
+        goto out;
+    s = st->fam_stmt[S_FAM_NEIGHBOURS];
+    for (size_t i = 0; i < w->n; i++) {
+        s_stmt_reset(s);
+        /* copied: pushing may move w->v */
+        sqlite3_bind_text(s, 1, w->v[i].id, -1, SQLITE_TRANSIENT);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *id = (const char *)sqlite3_column_text(s, 0);
+            if (id == NULL || !vj_case_id_is_valid(id))
+                continue;
+            /* rows of one case come together, the one that decides its
+             * relation first */
+            ret = s_idset_add(seen, id);
+            if (ret < 0)
+                goto out;
+            if (ret == 0)
+                continue;
+            if (w->n >= VJ_FAMILY_MAX) {
+                w->truncated = 1;
+                if (!whole) {
+                    ret = VJ_OK;
+                    goto out;
+                }
+            }
+            Valija__FamilyRelation rel =
+                i == 0 ? s_relation_to_anchor(sqlite3_column_int(s, 1), sqlite3_column_int(s, 2))
+                       : VALIJA__FAMILY_RELATION__FAMILY_RELATED;
+            ret = s_walk_push(w, id, rel);
+            if (ret != VJ_OK)
+                goto out;
+        }
+        if (rc != SQLITE_DONE) {
+            ret = s_fail(st, rc, "reading case links");
+            goto out;
+        }
+    }
+    ret = VJ_OK;
+out:
+    s_done(s);
+    return ret;
+}
+
+/* How many of the cases w reached this post holds, counting up to stop. */
+static int s_walk_held(vj_store *st, const s_fam_walk *w, size_t stop, size_t *held)
+{
+    int ret = VJ_OK;
+    sqlite3_stmt *s = st->fam_stmt[S_FAM_HELD];
+    *held = 0;
+    for (size_t i = 0; i < w->n && *held < stop; i++) {
+        s_stmt_reset(s);
+        sqlite3_bind_text(s, 1, w->v[i].id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            (*held)++;
+        else if (rc != SQLITE_DONE) {
+            ret = s_fail(st, rc, "reading cases");
+            break;
+        }
+    }
+    s_done(s);
+    return ret;
+}
+
+/* The Family message of the members of w, each held one described from its
+ * materialized state.  *out: vj_codec_free. */
+static int s_family_build(vj_store *st, const s_fam_walk *w, Valija__Family **out)
+{
+    int ret = VJ_E_NOMEM;
+    size_t n = w->n < VJ_FAMILY_MAX ? w->n : VJ_FAMILY_MAX;
+    Valija__FamilyMember *m = calloc(n + 1, sizeof *m);
+    Valija__FamilyMember **mp = calloc(n + 1, sizeof *mp);
+    Valija__CaseState **states = calloc(n + 1, sizeof *states);
+    ProtobufCMessage *copy = NULL;
+    *out = NULL;
+    if (m == NULL || mp == NULL || states == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        valija__family_member__init(&m[i]);
+        mp[i] = &m[i];
+        m[i].case_id = w->v[i].id;
+        m[i].relation = w->v[i].relation;
+        ret = vj_store_get_case(st, w->v[i].id, &states[i]);
+        if (ret == VJ_E_NOTFOUND)
+            continue;
+        if (ret != VJ_OK)
+            goto out;
+        const Valija__CaseState *c = states[i];
+        m[i].held = 1;
+        m[i].owner = c->owner;
+        m[i].status = c->status;
+        m[i].facility = c->facility;
+        if (c->person != NULL)
+            m[i].name = c->person->name;
+        m[i].closed = c->closed;
+        m[i].updated_ms = c->updated_ms;
+    }
+    Valija__Family f = VALIJA__FAMILY__INIT;
+    f.members = mp;
+    f.n_members = n;
+    f.truncated = w->truncated != 0;
+    ret = s_own_copy(&f.base, SIZE_MAX, &copy);
+    if (ret != VJ_OK)
+        goto out;
+    *out = (Valija__Family *)copy;
+out:
+    for (size_t i = 0; states != NULL && i < n; i++)
+        vj_codec_free(states[i] != NULL ? &states[i]->base : NULL);
+    free(states);
+    free(mp);
+    free(m);
+    return ret;
+}
+
+int vj_store_family(vj_store *st, const char *case_id, Valija__Family **out)
+{
+    int ret = VJ_E_INVAL;
+    s_idset seen = {0};
+    s_fam_walk w = {0};
+    if (out != NULL)
+        *out = NULL;
+    if (st == NULL || out == NULL || !vj_case_id_is_valid(case_id))
+        goto out;
+    ret = s_family_walk(st, case_id, &seen, 0, &w);
+    if (ret == VJ_OK)
+        ret = s_family_build(st, &w, out);
+out:
+    s_idset_free(&seen);
+    free(w.v);
+    return ret;
+}
+
+int vj_store_separated_families(vj_store *st, uint32_t limit, Valija__Family ***out, size_t *n)
+{
+    int ret = VJ_E_INVAL;
+    sqlite3_stmt *s = NULL;
+    s_idset seen = {0};
+    s_fam_walk w = {0};
+    Valija__Family **arr = NULL;
+    size_t len = 0, cap = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || out == NULL || n == NULL)
+        goto out;
+    if (limit == 0)
+        limit = S_LIST_DEFAULT;
+    if (limit > S_LIST_MAX)
+        limit = S_LIST_MAX;
+    s = s_stmt_reset(st->fam_stmt[S_FAM_SEEDS]);
+    int rc;
+    while (len < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char seed[VJ_CASE_ID_MAX + 1];
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        /* a seed reached from an earlier one belongs to a family listed or
+         * found not separated already */
+        if (t == NULL || !vj_case_id_is_valid(t) || s_idset_has(&seen, t))
+            continue;
+        snprintf(seed, sizeof seed, "%s", t);
+        w.n = 0;
+        w.truncated = 0;
+        ret = s_family_walk(st, seed, &seen, 1, &w);
+        if (ret != VJ_OK)
+            goto out;
+        size_t held = 0;
+        ret = s_walk_held(st, &w, 2, &held);
+        if (ret != VJ_OK)
+            goto out;
+        if (held < 2)
+            continue; /* the seed alone: nobody to be separated from */
+        if (len == cap) {
+            size_t ncap = cap != 0 ? cap * 2 : 16;
+            Valija__Family **p = realloc(arr, ncap * sizeof *p);
+            if (p == NULL) {
+                ret = VJ_E_NOMEM;
+                goto out;
+            }
+            arr = p;
+            cap = ncap;
+        }
+        ret = s_family_build(st, &w, &arr[len]);
+        if (ret != VJ_OK)
+            goto out;
+        len++;
+    }
+    if (len < limit && rc != SQLITE_DONE) {
+        ret = s_fail(st, rc, "listing families");
+        goto out;
+    }
+    *out = arr;
+    *n = len;
+    arr = NULL;
+    len = 0;
+    ret = VJ_OK;
+out:
+    s_done(s);
+    s_idset_free(&seen);
+    free(w.v);
+    vj_store_families_free(arr, len);
+    return ret;
+}
+
+void vj_store_families_free(Valija__Family **families, size_t n)
+{
+    if (families == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        vj_codec_free(families[i] != NULL ? &families[i]->base : NULL);
+    free(families);
 }
