@@ -111,10 +111,12 @@ static int s_queue_history_for_newcomers(vj_post *p, const Valija__CaseState *ol
                                          Valija__HistoryEntry **entries, size_t n)
 {
     const char *self = s_self(p);
+    /* A case new here has no earlier updates of ours to send anyone. */
+    if (old == NULL)
+        return VJ_OK;
     for (size_t k = 0; k < now->n_shared_with; k++) {
         const char *post = now->shared_with[k];
-        if (strcmp(post, self) == 0 ||
-            (old != NULL && s_is_in(old->shared_with, old->n_shared_with, post)))
+        if (strcmp(post, self) == 0 || s_is_in(old->shared_with, old->n_shared_with, post))
             continue;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(entries[i]->origin, self) != 0 || entries[i]->msg_id.len != VJ_MSG_ID_LEN)
