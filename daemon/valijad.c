@@ -70,6 +70,7 @@ typedef struct {
     size_t in_flight;
     int64_t last_progress_ms;     /* monotonic: last receipt, or first send into an empty window */
     unsigned timeouts;
+    Valija__PeerMessage *hello;   /* the peer's Hello, kept until our link to it is up */
 } link_t;
 
 typedef struct {
@@ -243,6 +244,8 @@ static int s_peer_socket_options(daemon_t *d, void *sock)
 
 static void s_link_close(link_t *l)
 {
+    vj_codec_free((ProtobufCMessage *)l->hello);
+    l->hello = NULL;
     if (l->dealer != NULL)
         zmq_close(l->dealer);
     if (l->monitor != NULL)
@@ -436,6 +439,9 @@ static void s_send_hello(daemon_t *d, link_t *l)
 
 /* ---------- peers: monitor events ---------- */
 
+static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdings,
+                             size_t n_hold);
+
 static void s_handle_monitor(daemon_t *d, link_t *l)
 {
     zmq_msg_t ev, addr;
@@ -457,6 +463,15 @@ static void s_handle_monitor(daemon_t *d, link_t *l)
         l->timeouts = 0;
         vj_log_info("link to %s is up (%s)", l->name, l->endpoint);
         s_send_hello(d, l);
+        if (l->hello != NULL) {
+            Valija__PeerMessage *h = l->hello;
+            l->hello = NULL;
+            if (h->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO)
+                s_relay_catch_up(d, l, h->hello->holdings, h->hello->n_holdings);
+            else
+                s_relay_catch_up(d, l, h->catch_up->after, h->catch_up->n_after);
+            vj_codec_free((ProtobufCMessage *)h);
+        }
         /* Everything still waiting for this peer is due now. */
         if (s_tx(d) != VJ_OK || vj_store_outbox_reset_due(d->st, l->name, vj_now_ms()) != VJ_OK)
             vj_log_warn("cannot reschedule the backlog of %s", l->name);
@@ -574,6 +589,82 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
         vj_log_debug("received %zu new and %zu duplicate envelopes from %s", stored, dups, peer);
 }
 
+/* Catch-up by relay: a peer that comes back says, per origin, the highest
+ * sequence it holds; envelopes of third origins that this post holds,
+ * addressed to that peer and newer than its mark, are sent on at once, so
+ * the peer need not wait for their origin to be on line.  Signatures are the
+ * origins', so nothing is trusted to this post; receipts for them are simply
+ * not in this post's outbox.  Completeness still rests on each origin's
+ * outbox. */
+#define RELAY_MAX 4096
+static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdings, size_t n_hold)
+{
+    vj_origin_mark *marks = NULL;
+    size_t n_marks = 0;
+    size_t relayed = 0;
+    if (!l->connected || vj_store_origin_marks(d->st, &marks, &n_marks) != VJ_OK)
+        return;
+    for (size_t m = 0; m < n_marks && relayed < RELAY_MAX; m++) {
+        const char *origin = marks[m].origin;
+        if (strcmp(origin, d->cfg->post) == 0 || strcmp(origin, l->name) == 0)
+            continue;   /* ours go by the outbox; the peer's own it has */
+        uint64_t after = 0;
+        for (size_t h = 0; h < n_hold; h++)
+            if (strcmp(holdings[h]->origin, origin) == 0)
+                after = holdings[h]->seq;
+        if (after >= marks[m].seq)
+            continue;
+        uint8_t ids[VJ_PEER_MAX_BATCH * VJ_MSG_ID_LEN];
+        size_t n = 0;
+        while (relayed < RELAY_MAX &&
+               vj_store_catch_up(d->st, l->name, origin, after, VJ_PEER_MAX_BATCH, ids, &n) ==
+                   VJ_OK &&
+               n > 0) {
+            uint8_t *envs[VJ_PEER_MAX_BATCH];
+            size_t lens[VJ_PEER_MAX_BATCH];
+            size_t count = 0, total = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (vj_store_get_envelope(d->st, ids + i * VJ_MSG_ID_LEN, &envs[count],
+                                          &lens[count]) != VJ_OK)
+                    continue;
+                if (count > 0 && total + lens[count] > (size_t)d->cfg->max_message_bytes) {
+                    free(envs[count]);
+                    n = i;   /* the rest in the next batch */
+                    break;
+                }
+                total += lens[count++];
+            }
+            uint8_t *frame = NULL;
+            size_t flen = 0;
+            int sent = count > 0 &&
+                       vj_peer_msg_envelopes(envs, lens, count, &frame, &flen) == VJ_OK &&
+                       zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) >= 0;
+            free(frame);
+            for (size_t i = 0; i < count; i++)
+                free(envs[i]);
+            if (!sent || n == 0)
+                break;
+            relayed += count;
+            /* continue after the last id relayed: catch_up orders by seq */
+            vj_envelope_info info;
+            uint8_t *last = NULL;
+            size_t last_len = 0;
+            vj_diag diag;
+            int ok = vj_store_get_envelope(d->st, ids + (n - 1) * VJ_MSG_ID_LEN, &last,
+                                           &last_len) == VJ_OK &&
+                     vj_envelope_inspect(d->kr, last, last_len, SIZE_MAX, &info, &diag) == VJ_OK;
+            free(last);
+            if (!ok || info.origin_seq <= after)
+                break;
+            after = info.origin_seq;
+        }
+    }
+    if (relayed > 0)
+        vj_log_info("relayed %zu envelopes of other origins to %s, which was missing them",
+                    relayed, l->name);
+    free(marks);
+}
+
 static void s_handle_router(daemon_t *d)
 {
     for (int turn = 0; turn < TURN_BUDGET && d->turn_updates < TURN_UPDATES; turn++) {
@@ -638,6 +729,16 @@ static void s_handle_router(daemon_t *d)
                 if (s_tx(d) != VJ_OK ||
                     vj_store_outbox_reset_due(d->st, l->name, vj_now_ms()) != VJ_OK)
                     vj_log_warn("cannot reschedule the backlog of %s", l->name);
+                if (!l->connected) {
+                    /* relay once our own link to it is up */
+                    vj_codec_free((ProtobufCMessage *)l->hello);
+                    l->hello = m;
+                    m = NULL;
+                } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO) {
+                    s_relay_catch_up(d, l, m->hello->holdings, m->hello->n_holdings);
+                } else {
+                    s_relay_catch_up(d, l, m->catch_up->after, m->catch_up->n_after);
+                }
             }
         } else {
             vj_log_warn("%s sent a frame that belongs on the other link direction", l->name);
