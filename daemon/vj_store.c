@@ -306,7 +306,8 @@ enum {
 enum {
     S_FAM_LINKS_DELETE,
     S_FAM_LINKS_INSERT,
-    S_FAM_NEIGHBOURS,
+    S_FAM_LINKS_FROM,
+    S_FAM_LINKS_TO,
     S_FAM_HELD,
     S_FAM_SEEDS,
     S_FAM_COUNT
@@ -316,11 +317,14 @@ static const char *const s_fam_sql[S_FAM_COUNT] = {
     [S_FAM_LINKS_DELETE] = "DELETE FROM case_links WHERE case_id = ?1",
     [S_FAM_LINKS_INSERT] = "INSERT OR IGNORE INTO case_links (case_id, linked_case_id, relation)"
                            " VALUES (?1, ?2, ?3)",
-    /* both directions; per neighbour this case's own links first (0), then
-     * the neighbour's links to it (1), each by relation */
-    [S_FAM_NEIGHBOURS] = "SELECT linked_case_id, relation, 0 FROM case_links WHERE case_id = ?1"
-                         " UNION ALL SELECT case_id, relation, 1 FROM case_links"
-                         " WHERE linked_case_id = ?1 ORDER BY 1, 3, 2",
+    /* a case's own links, and the links of other cases to it, each in the
+     * order of its index (no sorting) */
+    [S_FAM_LINKS_FROM] = "SELECT linked_case_id, relation, EXISTS (SELECT 1 FROM cases c"
+                         " WHERE c.case_id = linked_case_id) FROM case_links WHERE case_id = ?1"
+                         " ORDER BY linked_case_id, relation",
+    /* a case that links is held (case_links.case_id refers to cases) */
+    [S_FAM_LINKS_TO] = "SELECT case_id, relation, 1 FROM case_links WHERE linked_case_id = ?1"
+                       " ORDER BY case_id, relation",
     [S_FAM_HELD] = "SELECT 1 FROM cases WHERE case_id = ?1",
     /* held cases that are not reunited and have a link in either
      * direction, most recently updated first: each may start a separated
@@ -2343,12 +2347,13 @@ typedef struct {
     struct {
         char id[VJ_CASE_ID_MAX + 1];
         Valija__FamilyRelation relation;
+        int held; /* this post holds the case */
     } *v;
     size_t n, cap;
     int truncated; /* reached more than VJ_FAMILY_MAX */
 } s_fam_walk;
 
-static int s_walk_push(s_fam_walk *w, const char *id, Valija__FamilyRelation rel)
+static int s_walk_push(s_fam_walk *w, const char *id, Valija__FamilyRelation rel, int held)
 {
     if (w->n == w->cap) {
         size_t ncap = w->cap != 0 ? w->cap * 2 : 16;
@@ -2360,6 +2365,7 @@ static int s_walk_push(s_fam_walk *w, const char *id, Valija__FamilyRelation rel
     }
     snprintf(w->v[w->n].id, sizeof w->v[w->n].id, "%s", id);
     w->v[w->n].relation = rel;
+    w->v[w->n].held = held;
     w->n++;
     return VJ_OK;
 }
@@ -2383,54 +2389,59 @@ static Valija__FamilyRelation s_relation_to_anchor(int relation, int reverse)
     }
 }
 
-/* Walks the family of anchor breadth first into w, anchor first.  seen
- * holds the cases reached by this walk and any earlier ones given the same
- * set.  With whole, the walk goes on past VJ_FAMILY_MAX members so that the
- * whole family ends up in seen; without, it stops at the first case past. */
-static int s_family_walk(vj_store *st, const char *anchor, s_idset *seen, int whole,
-                         s_fam_walk *w)
+/* Walks the family of anchor breadth first into w, anchor first; from each
+ * case, first the cases it links (by case id), then the cases that link it
+ * (by case id).  seen holds the cases reached by this walk and by earlier
+ * ones given the same set.  With whole, the walk goes on past VJ_FAMILY_MAX
+ * members so that the whole family ends up in seen; without, it stops at the
+ * first case past. */
+static int s_family_walk(vj_store *st, const char *anchor, int anchor_held, s_idset *seen,
+                         int whole, s_fam_walk *w)
 {
     sqlite3_stmt *s = NULL;
     int ret = s_idset_add(seen, anchor);
     if (ret < 0)
         goto out;
-    ret = s_walk_push(w, anchor, VALIJA__FAMILY_RELATION__FAMILY_SELF);
+    ret = s_walk_push(w, anchor, VALIJA__FAMILY_RELATION__FAMILY_SELF, anchor_held);
     if (ret != VJ_OK)
         goto out;
-    s = st->fam_stmt[S_FAM_NEIGHBOURS];
     for (size_t i = 0; i < w->n; i++) {
-        s_stmt_reset(s);
-        /* copied: pushing may move w->v */
-        sqlite3_bind_text(s, 1, w->v[i].id, -1, SQLITE_TRANSIENT);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            const char *id = (const char *)sqlite3_column_text(s, 0);
-            if (id == NULL || !vj_case_id_is_valid(id))
-                continue;
-            /* rows of one case come together, the one that decides its
-             * relation first */
-            ret = s_idset_add(seen, id);
-            if (ret < 0)
-                goto out;
-            if (ret == 0)
-                continue;
-            if (w->n >= VJ_FAMILY_MAX) {
-                w->truncated = 1;
-                if (!whole) {
-                    ret = VJ_OK;
+        /* the anchor's own links come first, so they decide the relation
+         * when both cases linked each other; a case not held has none */
+        for (int reverse = w->v[i].held ? 0 : 1; reverse <= 1; reverse++) {
+            s = s_stmt_reset(st->fam_stmt[reverse ? S_FAM_LINKS_TO : S_FAM_LINKS_FROM]);
+            /* copied: pushing may move w->v */
+            sqlite3_bind_text(s, 1, w->v[i].id, -1, SQLITE_TRANSIENT);
+            int rc;
+            while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *id = (const char *)sqlite3_column_text(s, 0);
+                if (id == NULL || !vj_case_id_is_valid(id))
+                    continue;
+                ret = s_idset_add(seen, id);
+                if (ret < 0)
                     goto out;
+                if (ret == 0)
+                    continue;
+                if (w->n >= VJ_FAMILY_MAX) {
+                    w->truncated = 1;
+                    if (!whole) {
+                        ret = VJ_OK;
+                        goto out;
+                    }
                 }
+                Valija__FamilyRelation rel =
+                    i == 0 ? s_relation_to_anchor(sqlite3_column_int(s, 1), reverse)
+                           : VALIJA__FAMILY_RELATION__FAMILY_RELATED;
+                ret = s_walk_push(w, id, rel, sqlite3_column_int(s, 2) != 0);
+                if (ret != VJ_OK)
+                    goto out;
             }
-            Valija__FamilyRelation rel =
-                i == 0 ? s_relation_to_anchor(sqlite3_column_int(s, 1), sqlite3_column_int(s, 2))
-                       : VALIJA__FAMILY_RELATION__FAMILY_RELATED;
-            ret = s_walk_push(w, id, rel);
-            if (ret != VJ_OK)
+            if (rc != SQLITE_DONE) {
+                ret = s_fail(st, rc, "reading case links");
                 goto out;
-        }
-        if (rc != SQLITE_DONE) {
-            ret = s_fail(st, rc, "reading case links");
-            goto out;
+            }
+            s_done(s);
+            s = NULL;
         }
     }
     ret = VJ_OK;
@@ -2439,23 +2450,22 @@ out:
     return ret;
 }
 
-/* How many of the cases w reached this post holds, counting up to stop. */
-static int s_walk_held(vj_store *st, const s_fam_walk *w, size_t stop, size_t *held)
+/* How many of the cases w reached this post holds. */
+static size_t s_walk_held(const s_fam_walk *w)
 {
-    int ret = VJ_OK;
-    sqlite3_stmt *s = st->fam_stmt[S_FAM_HELD];
-    *held = 0;
-    for (size_t i = 0; i < w->n && *held < stop; i++) {
-        s_stmt_reset(s);
-        sqlite3_bind_text(s, 1, w->v[i].id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-            (*held)++;
-        else if (rc != SQLITE_DONE) {
-            ret = s_fail(st, rc, "reading cases");
-            break;
-        }
-    }
+    size_t held = 0;
+    for (size_t i = 0; i < w->n; i++)
+        held += w->v[i].held != 0;
+    return held;
+}
+
+/* 1 if this post holds case_id, 0 if not, or an error. */
+static int s_case_is_held(vj_store *st, const char *case_id)
+{
+    sqlite3_stmt *s = s_stmt_reset(st->fam_stmt[S_FAM_HELD]);
+    sqlite3_bind_text(s, 1, case_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : s_fail(st, rc, "reading cases");
     s_done(s);
     return ret;
 }
@@ -2519,7 +2529,10 @@ int vj_store_family(vj_store *st, const char *case_id, Valija__Family **out)
         *out = NULL;
     if (st == NULL || out == NULL || !vj_case_id_is_valid(case_id))
         goto out;
-    ret = s_family_walk(st, case_id, &seen, 0, &w);
+    ret = s_case_is_held(st, case_id);
+    if (ret < 0)
+        goto out;
+    ret = s_family_walk(st, case_id, ret, &seen, 0, &w);
     if (ret == VJ_OK)
         ret = s_family_build(st, &w, out);
 out:
@@ -2558,14 +2571,10 @@ int vj_store_separated_families(vj_store *st, uint32_t limit, Valija__Family ***
         snprintf(seed, sizeof seed, "%s", t);
         w.n = 0;
         w.truncated = 0;
-        ret = s_family_walk(st, seed, &seen, 1, &w);
+        ret = s_family_walk(st, seed, 1, &seen, 1, &w);
         if (ret != VJ_OK)
             goto out;
-        size_t held = 0;
-        ret = s_walk_held(st, &w, 2, &held);
-        if (ret != VJ_OK)
-            goto out;
-        if (held < 2)
+        if (s_walk_held(&w) < 2)
             continue; /* the seed alone: nobody to be separated from */
         if (len == cap) {
             size_t ncap = cap != 0 ? cap * 2 : 16;

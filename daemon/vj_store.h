@@ -182,4 +182,30 @@ typedef struct {
 } vj_store_settings;
 int vj_store_get_settings(vj_store *st, vj_store_settings *out) VJ_MUST_CHECK;
 
+/* --- families (docs/cases.md "Families") --- */
+
+/* A family lists at most this many members. */
+#define VJ_FAMILY_MAX 64
+
+/* The family of case_id: the cases connected to it by links recorded in
+ * either direction (vj_store_put_case keeps them), reached breadth first:
+ * case_id itself first (FAMILY_SELF), then nearest first (from each case,
+ * the cases it links, then the cases linking it, each by case id), at most
+ * VJ_FAMILY_MAX (truncated set when there are more).  Each
+ * member linked directly to case_id has its relation to it (case_id's own
+ * link first, else the inverse of the member's link); others are
+ * FAMILY_RELATED.  A member this post does not hold has held = 0 and only
+ * its case id.  case_id need not be held itself.  *out: vj_codec_free. */
+int vj_store_family(vj_store *st, const char *case_id, Valija__Family **out) VJ_MUST_CHECK;
+
+/* The separated families: those with at least two members this post holds,
+ * not all of them with status "reunited" (ASCII case ignored).  Each family
+ * once, at most limit of them (0: 1000; at most 10000), ordered by their
+ * most recently updated member that is not reunited, which comes first in
+ * the family (FAMILY_SELF) and is the one the relations are to.  *out is
+ * malloc'ed: vj_store_families_free. */
+int vj_store_separated_families(vj_store *st, uint32_t limit, Valija__Family ***out,
+                                size_t *n) VJ_MUST_CHECK;
+void vj_store_families_free(Valija__Family **families, size_t n);
+
 #endif
