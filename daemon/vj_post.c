@@ -129,24 +129,20 @@ static int s_queue_history_for_newcomers(vj_post *p, const Valija__CaseState *ol
     return VJ_OK;
 }
 
-int vj_post_refold(vj_post *p, const char *case_id)
+/* Folds entries (every event of the case), queues earlier updates for posts
+ * the fold added to the share list (old: the state before), and stores the
+ * new state. */
+static int s_refold(vj_post *p, const char *case_id, Valija__HistoryEntry **entries, size_t n,
+                    const Valija__CaseState *old)
 {
-    Valija__HistoryEntry **entries = NULL;
-    size_t n = 0;
-    Valija__CaseState *state = NULL, *old = NULL;
-    int ret = vj_store_history(p->st, case_id, &entries, &n);
-    if (ret != VJ_OK)
-        goto out;
-    ret = vj_case_fold(case_id, entries, n, &state);
+    Valija__CaseState *state = NULL;
+    int ret = vj_case_fold(case_id, entries, n, &state);
     if (ret == VJ_E_NOTFOUND) {
         /* No event applies (not opened yet here): nothing to show yet. */
         ret = VJ_OK;
         goto out;
     }
     if (ret != VJ_OK)
-        goto out;
-    ret = vj_store_get_case(p->st, case_id, &old);
-    if (ret != VJ_OK && ret != VJ_E_NOTFOUND)
         goto out;
     ret = s_queue_history_for_newcomers(p, old, state, entries, n);
     if (ret != VJ_OK)
@@ -161,8 +157,24 @@ int vj_post_refold(vj_post *p, const char *case_id)
     state->n_notes = 0;
     ret = vj_store_put_case(p->st, state);
 out:
-    vj_codec_free((ProtobufCMessage *)old);
     vj_codec_free((ProtobufCMessage *)state);
+    return ret;
+}
+
+int vj_post_refold(vj_post *p, const char *case_id)
+{
+    Valija__HistoryEntry **entries = NULL;
+    size_t n = 0;
+    Valija__CaseState *old = NULL;
+    int ret = vj_store_get_case(p->st, case_id, &old);
+    if (ret != VJ_OK && ret != VJ_E_NOTFOUND)
+        goto out;
+    ret = vj_store_history(p->st, case_id, &entries, &n);
+    if (ret != VJ_OK)
+        goto out;
+    ret = s_refold(p, case_id, entries, n, old);
+out:
+    vj_codec_free((ProtobufCMessage *)old);
     vj_store_history_free(entries, n);
     return ret;
 }
@@ -376,7 +388,30 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
         if (ret != VJ_OK)
             goto out;
     }
-    ret = vj_post_refold(p, u->case_id);
+    /* The case's events as read above plus this one: no second read. */
+    Valija__HistoryEntry mine = VALIJA__HISTORY_ENTRY__INIT;
+    mine.msg_id.data = msg_id;
+    mine.msg_id.len = VJ_MSG_ID_LEN;
+    mine.origin = (char *)self;
+    mine.seq = params.origin_seq;
+    mine.kind = u->kind;
+    mine.created_ms = now_ms;
+    mine.received_ms = now_ms;
+    mine.lamport = u->lamport;
+    mine.verified = 1;
+    mine.update = u;
+    Valija__HistoryEntry **all = malloc((n_entries + 1) * sizeof *all);
+    if (all == NULL) {
+        ret = VJ_E_NOMEM;
+        goto out;
+    }
+    if (n_entries > 0)
+        memcpy(all, entries, n_entries * sizeof *all);
+    all[n_entries] = &mine;
+    ret = s_refold(p, u->case_id, all, n_entries + 1, state);
+    free(all);
+    if (mine.rejected_reason != NULL && mine.rejected_reason != protobuf_c_empty_string)
+        free(mine.rejected_reason);
     if (ret != VJ_OK)
         goto out;
     ret = s_note_event(p, u->case_id, msg_id);
