@@ -10,6 +10,8 @@ with Federation(["mx-a", "sv-b", "gt-c"]) as fed:
     a, b, c = fed["mx-a"], fed["sv-b"], fed["gt-c"]
     a.submit("--case", "OUT-1", "--status", "detained", "--share", "sv-b,gt-c")
     wait_until(lambda: c.case("OUT-1") is not None, what="OUT-1 at gt-c")
+    wait_until(lambda: all(p["backlog"] == 0 for p in a.json("peers")),
+               what="mx-a holds gt-c's receipt for it")
     t.check(c.stop() == 0, "gt-c stops")
 
     sent = []
