@@ -1146,13 +1146,59 @@ out:
     return code;
 }
 
+/* ---- families --------------------------------------------------------------- */
+
+/* One family member as JSON: "case", "relation", "held", and "status",
+ * "facility", "owner", "name" (null when not held; name null when none). */
+static json_t *s_jmember(const valija_family_member *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "case", s_jstr(m->case_id));
+    json_object_set_new(o, "relation", s_jstr(valija_family_relation_name(m->relation)));
+    json_object_set_new(o, "status", m->held ? s_jstr(m->status) : json_null());
+    json_object_set_new(o, "facility", m->held ? s_jstr(m->facility) : json_null());
+    json_object_set_new(o, "owner", m->held ? s_jstr(m->owner) : json_null());
+    json_object_set_new(o, "name", m->held ? s_jopt(m->name) : json_null());
+    json_object_set_new(o, "held", json_boolean(m->held));
+    return o;
+}
+
+#define S_FAMILY_HEADER "%-24s %-9s %-16s %-24s %-16s %s\n", "CASE", "RELATION", "STATUS", \
+    "FACILITY", "OWNER", "NAME"
+
+/* One member as a table row, after indent. */
+static void s_print_member(const char *indent, const valija_family_member *m)
+{
+    fputs(indent, stdout);
+    s_put_pad(m->case_id, 24);
+    s_put_pad(valija_family_relation_name(m->relation), 9);
+    if (!m->held) {
+        fputs("not shared with this post\n", stdout);
+        return;
+    }
+    s_put_pad(m->status[0] != '\0' ? m->status : "-", 16);
+    s_put_pad(m->facility[0] != '\0' ? m->facility : "-", 24);
+    s_put_pad(m->owner[0] != '\0' ? m->owner : "-", 16);
+    s_put(m->name[0] != '\0' ? m->name : "-");
+    fputs(m->closed ? " (closed)\n" : "\n", stdout);
+}
+
 /* ---- case ------------------------------------------------------------------- */
 
 static const char s_case_usage[] =
     "usage: valija case [--family] [--json] ID\n"
     "\n"
     "Shows the current state of a case: status, facility, who it is shared\n"
-    "with, unsettled conflicts, notes.  --family also shows the linked cases.\n";
+    "with, unsettled conflicts, notes.\n"
+    "\n"
+    "  --family  also every case of its family: the cases linked to it, to\n"
+    "            them, and so on, whichever case recorded the link (at most 64).\n"
+    "            Each with its relation to ID (parent, child, sibling when\n"
+    "            linked directly, else family), status, facility, owner and\n"
+    "            name; a case this post does not hold is shown as not shared\n"
+    "            with this post.  With --json: \"family\", an array of\n"
+    "            {case, relation, status, facility, owner, name, held} for\n"
+    "            every member but ID, and \"family_truncated\".\n";
 
 static int s_one_case_arg(s_ctx *ctx, int argc, char **argv, const char **id)
 {
@@ -1195,7 +1241,29 @@ static int s_cmd_case(s_ctx *ctx, int argc, char **argv)
     if (err != VALIJA_OK)
         return s_fail(ctx, err);
     const valija_case_state *s = &res->state;
-    if (ctx->json) {
+    const valija_family *fm = res->family_members;
+    if (ctx->json && fm != NULL) {
+        json_t *o = s_jcase(s);
+        json_t *fam = json_array();
+        for (size_t i = 1; i < fm->n_members; i++)
+            json_array_append_new(fam, s_jmember(&fm->members[i]));
+        json_object_set_new(o, "family", fam);
+        json_object_set_new(o, "family_truncated", json_boolean(fm->truncated));
+        s_print_json(o);
+    } else if (fm != NULL) {
+        s_print_case(s);
+        printf("%-14s", "family");
+        if (fm->n_members < 2) {
+            fputs("- (no linked cases)\n", stdout);
+        } else {
+            printf(S_FAMILY_HEADER);
+            for (size_t i = 1; i < fm->n_members; i++)
+                s_print_member("              ", &fm->members[i]);
+            if (fm->truncated)
+                puts("              ... and more: a family lists at most 64 members");
+        }
+    } else if (ctx->json) {
+        /* a valijad that does not send family members */
         json_t *o = s_jcase(s);
         if (family) {
             json_t *fam = json_array();
@@ -1284,9 +1352,15 @@ static const char s_list_usage[] =
     "  --shared-with POST  only cases shared with this post\n"
     "  --since ISO8601     only cases updated since then\n"
     "  --conflicts         only cases with unsettled conflicts\n"
-    "  --separated         only families whose members are held apart\n"
+    "  --separated         instead of cases, the families not all reunited: those\n"
+    "                      with two or more members at this post, not all with\n"
+    "                      status \"reunited\"; each once, with every member's\n"
+    "                      relation, status, facility, owner and name (no other\n"
+    "                      filter but --limit, which then counts families)\n"
     "  --limit N           at most N cases\n"
-    "  --json              print a JSON array of case objects\n";
+    "  --json              print a JSON array of case objects; with --separated\n"
+    "                      an array of {\"family\": [{case, relation, status,\n"
+    "                      facility, owner, name, held}, ...], \"truncated\"}\n";
 
 static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
 {
@@ -1338,6 +1412,10 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return s_usage_err(ctx, "unexpected argument '%s'", argv[optind]);
+    if (f.separated_only && (f.status != NULL || f.facility != NULL || f.shared_with != NULL ||
+                             f.updated_since_ms != 0 || f.conflicts_only))
+        return s_usage_err(ctx, "--separated lists whole families: it takes no other filter "
+                                "than --limit");
     int code = s_connect(ctx);
     if (code != EX_OK)
         return code;
@@ -1345,7 +1423,32 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
     valija_err err = valija_list(ctx->conn, &f, &l);
     if (err != VALIJA_OK)
         return s_fail(ctx, err);
-    if (ctx->json) {
+    if (f.separated_only && ctx->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < l->n_families; i++) {
+            const valija_family *fm = &l->families[i];
+            json_t *o = json_object();
+            json_t *members = json_array();
+            for (size_t k = 0; k < fm->n_members; k++)
+                json_array_append_new(members, s_jmember(&fm->members[k]));
+            json_object_set_new(o, "family", members);
+            json_object_set_new(o, "truncated", json_boolean(fm->truncated));
+            json_array_append_new(a, o);
+        }
+        s_print_json(a);
+    } else if (f.separated_only) {
+        if (l->n_families == 0)
+            puts("no separated families at this post");
+        for (size_t i = 0; i < l->n_families; i++) {
+            const valija_family *fm = &l->families[i];
+            printf("%sfamily of ", i > 0 ? "\n" : "");
+            s_put(fm->members[0].case_id);
+            printf(" (%zu members%s)\n  ", fm->n_members, fm->truncated ? ", more not listed" : "");
+            printf(S_FAMILY_HEADER);
+            for (size_t k = 0; k < fm->n_members; k++)
+                s_print_member("  ", &fm->members[k]);
+        }
+    } else if (ctx->json) {
         json_t *a = json_array();
         for (size_t i = 0; i < l->n_cases; i++)
             json_array_append_new(a, s_jcase(&l->cases[i]));

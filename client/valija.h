@@ -172,10 +172,44 @@ typedef struct {
     const valija_visit *last_visit;
 } valija_case_state;
 
+/* Families (docs/cases.md "Families"): the cases connected by links recorded
+ * in either direction.  A member's relation is to one case of the family:
+ * the case asked about (valija_case) or the family's first member
+ * (valija_list with separated_only). */
+typedef enum {
+    VALIJA_FAMILY_RELATED = 0,   /* in the family through other members only */
+    VALIJA_FAMILY_SELF,          /* the case the relations are to */
+    VALIJA_FAMILY_PARENT,        /* linked directly: its parent */
+    VALIJA_FAMILY_CHILD,         /* linked directly: its child */
+    VALIJA_FAMILY_SIBLING,       /* linked directly: its sibling */
+} valija_family_relation;
+
+typedef struct {
+    const char *case_id;
+    valija_family_relation relation;
+    bool held;                    /* false: not shared with this post, and every
+                                     field below is "" / false / 0 */
+    const char *status;
+    const char *facility;
+    const char *owner;
+    const char *name;             /* the person's name; "" when the case has none */
+    bool closed;
+    int64_t updated_ms;
+} valija_family_member;
+
+typedef struct {
+    const valija_family_member *members;   /* the case the relations are to first */
+    size_t n_members;                      /* 1 to 64 */
+    bool truncated;                        /* the family has more than 64 members */
+} valija_family;
+
 typedef struct {
     valija_case_state state;
-    const valija_case_state *family;   /* linked cases, when asked for */
+    const valija_case_state *family;   /* with family: the held members other than
+                                          the case, whole */
     size_t n_family;
+    const valija_family *family_members;   /* with family: every member, the case
+                                              itself first; NULL otherwise */
 } valija_case_result;
 
 typedef struct {
@@ -208,8 +242,12 @@ typedef struct {
 } valija_list_filter;
 
 typedef struct {
-    const valija_case_state *cases;
+    const valija_case_state *cases;    /* none with separated_only */
     size_t n_cases;
+    const valija_family *families;     /* with separated_only: the separated families,
+                                          ordered by their most recently updated member
+                                          that is not reunited, which comes first */
+    size_t n_families;
 } valija_case_list;
 
 typedef struct {
@@ -295,6 +333,9 @@ VALIJA_API valija_err valija_history(valija *conn, const char *case_id, valija_h
 VALIJA_API void valija_history_free(valija_history_list **res);
 
 /* Cases matching filter (NULL: all, up to the daemon's default limit).
+ * With filter->separated_only, the separated families instead (families,
+ * not cases; limit counts families; no other filter may be set, or the
+ * daemon answers VALIJA_BAD_REQUEST).
  * On VALIJA_OK *out is yours: valija_case_list_free(). */
 VALIJA_API valija_err valija_list(valija *conn, const valija_list_filter *filter,
                                   valija_case_list **out) VALIJA_MUST_CHECK;
@@ -339,6 +380,9 @@ VALIJA_API valija_err valija_kind_from_name(const char *name, valija_kind *kind)
 VALIJA_API const char *valija_relation_name(valija_relation rel);
 VALIJA_API valija_err valija_relation_from_name(const char *name, valija_relation *rel)
     VALIJA_MUST_CHECK;
+/* A family relation as used in text and JSON: family, self, parent, child,
+ * sibling ("unknown" for any other value). */
+VALIJA_API const char *valija_family_relation_name(valija_family_relation rel);
 
 /* Times as ISO 8601 UTC with milliseconds: "2026-11-28T01:14:28.123Z".
  * _format writes "" for 0 (unset).  _parse accepts that form, the form

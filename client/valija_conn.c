@@ -537,6 +537,22 @@ valija_err valija_case(valija *conn, const char *case_id, bool family, valija_ca
     }
     box->pub.family = fam;
     box->pub.n_family = r->n_family;
+    if (family && r->family_members != NULL) {
+        ret = VALIJA_NOMEM;
+        valija_family *members = vj_arena_alloc(&box->hold.arena, sizeof *members);
+        if (members == NULL)
+            goto out;
+        if ((ret = vj_client_family_from_pb(r->family_members, members, &box->hold.arena, why,
+                                            sizeof why)) != VALIJA_OK) {
+            s_bad_reply(conn, ret, why);
+            goto out;
+        }
+        if (strcmp(members->members[0].case_id, box->pub.state.case_id) != 0) {
+            ret = s_fail(conn, VALIJA_INTERNAL, "valijad sent the family of another case");
+            goto out;
+        }
+        box->pub.family_members = members;
+    }
     *out = &box->pub;
     box = NULL;
     ret = VALIJA_OK;
@@ -653,6 +669,19 @@ valija_err valija_list(valija *conn, const valija_list_filter *filter, valija_ca
     }
     box->pub.cases = cases;
     box->pub.n_cases = r->n_cases;
+    ret = VALIJA_NOMEM;
+    valija_family *fams = vj_arena_alloc(&box->hold.arena, r->n_families * sizeof *fams + 1);
+    if (fams == NULL)
+        goto out;
+    for (size_t i = 0; i < r->n_families; i++) {
+        if ((ret = vj_client_family_from_pb(r->families[i], &fams[i], &box->hold.arena, why,
+                                            sizeof why)) != VALIJA_OK) {
+            s_bad_reply(conn, ret, why);
+            goto out;
+        }
+    }
+    box->pub.families = fams;
+    box->pub.n_families = r->n_families;
     *out = &box->pub;
     box = NULL;
     ret = VALIJA_OK;

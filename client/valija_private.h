@@ -48,5 +48,10 @@ valija_err vj_client_delivery_from_pb(const Valija__DeliveryReply *pb, valija_de
                                       vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
 valija_err vj_client_peers_from_pb(const Valija__PeersReply *pb, valija_peer_list *out,
                                    vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
+/* A family: 1 to 64 members, each a valid case id, a known relation, only
+ * the first one SELF; a member not held is given with nothing but its case
+ * id and relation, whatever the daemon sent. */
+valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out,
+                                    vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
 
 #endif

@@ -132,6 +132,17 @@ const char *valija_relation_name(valija_relation rel)
     return s_relation_names[rel];
 }
 
+static const char *const s_family_relation_names[] = {"family", "self", "parent", "child",
+                                                      "sibling"};
+#define S_N_FAMILY_RELATIONS (sizeof s_family_relation_names / sizeof s_family_relation_names[0])
+
+const char *valija_family_relation_name(valija_family_relation rel)
+{
+    if ((unsigned)rel >= S_N_FAMILY_RELATIONS)
+        return "unknown";
+    return s_family_relation_names[rel];
+}
+
 valija_err valija_relation_from_name(const char *name, valija_relation *rel)
 {
     if (name == NULL || rel == NULL)
@@ -928,5 +939,50 @@ valija_err vj_client_peers_from_pb(const Valija__PeersReply *pb, valija_peer_lis
     }
     out->peers = p;
     out->n_peers = pb->n_peers;
+    return VALIJA_OK;
+}
+
+valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out,
+                                    vj_arena **arena, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    if (pb == NULL || pb->n_members == 0 || pb->n_members > 64 || pb->members == NULL) {
+        s_why(why, why_len, "valijad sent a family without members, or with more than 64");
+        return VALIJA_INTERNAL;
+    }
+    valija_family_member *m = s_array(arena, pb->n_members, sizeof *m);
+    if (m == NULL)
+        return VALIJA_NOMEM;
+    for (size_t i = 0; i < pb->n_members; i++) {
+        const Valija__FamilyMember *f = pb->members[i];
+        if (f == NULL || !vj_case_id_is_valid(f->case_id)) {
+            s_why(why, why_len, "valijad sent a family member without a valid case id");
+            return VALIJA_INTERNAL;
+        }
+        if ((unsigned)f->relation > VALIJA_FAMILY_SIBLING ||
+            ((f->relation == VALIJA__FAMILY_RELATION__FAMILY_SELF) != (i == 0))) {
+            s_why(why, why_len, "valijad sent a family member with an unknown relation");
+            return VALIJA_INTERNAL;
+        }
+        m[i].case_id = f->case_id;
+        m[i].relation = (valija_family_relation)f->relation;
+        m[i].held = f->held != 0;
+        m[i].status = m[i].facility = m[i].owner = m[i].name = "";
+        if (!m[i].held)
+            continue; /* nothing is known of it here: never show a guess */
+        S_TEXT(f->status, "family.status");
+        S_TEXT(f->facility, "family.facility");
+        S_TEXT(f->owner, "family.owner");
+        S_TEXT(f->name, "family.name");
+        m[i].status = s_str(f->status);
+        m[i].facility = s_str(f->facility);
+        m[i].owner = s_str(f->owner);
+        m[i].name = s_str(f->name);
+        m[i].closed = f->closed != 0;
+        m[i].updated_ms = f->updated_ms;
+    }
+    out->members = m;
+    out->n_members = pb->n_members;
+    out->truncated = pb->truncated != 0;
     return VALIJA_OK;
 }

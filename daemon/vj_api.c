@@ -153,6 +153,7 @@ static int s_answer_case(vj_store *st, const Valija__CaseRequest *req, uint8_t *
     Valija__CaseState *state = NULL;
     Valija__CaseState **family = NULL;
     size_t n_family = 0;
+    Valija__Family *members = NULL;
     Valija__HistoryEntry **entries = NULL;
     size_t n_entries = 0;
     /* The whole truth of a case is the fold of its events, notes included
@@ -168,15 +169,23 @@ static int s_answer_case(vj_store *st, const Valija__CaseRequest *req, uint8_t *
                                   out, out_len);
     if (ret != VJ_OK)
         return ret;
-    if (req->family && state->n_links > 0) {
-        family = calloc(state->n_links, sizeof *family);
+    if (req->family) {
+        /* every member, linked in either direction (docs/cases.md
+         * "Families"), the case first; members not held are named only */
+        ret = vj_store_family(st, req->case_id, &members);
+        if (ret != VJ_OK)
+            goto out;
+        /* and the held ones other than the case, whole, in CaseReply.family */
+        family = calloc(members->n_members + 1, sizeof *family);
         if (family == NULL) {
             ret = VJ_E_NOMEM;
             goto out;
         }
-        for (size_t i = 0; i < state->n_links; i++) {
+        for (size_t i = 1; i < members->n_members; i++) {
+            if (!members->members[i]->held)
+                continue;
             Valija__CaseState *member = NULL;
-            int rc = vj_store_get_case(st, state->links[i]->case_id, &member);
+            int rc = vj_store_get_case(st, members->members[i]->case_id, &member);
             if (rc == VJ_OK)
                 family[n_family++] = member;
             else if (rc != VJ_E_NOTFOUND) {
@@ -190,6 +199,7 @@ static int s_answer_case(vj_store *st, const Valija__CaseRequest *req, uint8_t *
     c.state = state;
     c.family = family;
     c.n_family = n_family;
+    c.family_members = members;
     r.body_case = VALIJA__CLIENT_REPLY__BODY_GET_CASE;
     r.get_case = &c;
     ret = s_pack_reply(&r, out, out_len);
@@ -197,6 +207,7 @@ out:
     for (size_t i = 0; i < n_family; i++)
         vj_codec_free((ProtobufCMessage *)family[i]);
     free(family);
+    vj_codec_free((ProtobufCMessage *)members);
     vj_codec_free((ProtobufCMessage *)state);
     return ret;
 }
@@ -231,20 +242,38 @@ static int s_answer_list(vj_store *st, const Valija__ListRequest *req, uint8_t *
 {
     Valija__CaseState **cases = NULL;
     size_t n = 0;
-    int ret = vj_store_list_cases(st, req, &cases, &n);
-    if (ret == VJ_E_INVAL)
-        return vj_api_reply_error(VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST,
-                                  "this filter is not supported by this valijad", out, out_len);
+    Valija__Family **families = NULL;
+    size_t n_families = 0;
+    int ret;
+    if (req->separated_only) {
+        /* families, not cases (docs/cases.md "Families") */
+        if (req->status[0] != '\0' || req->facility[0] != '\0' || req->shared_with[0] != '\0' ||
+            req->updated_since_ms != 0 || req->conflicts_only)
+            return vj_api_reply_error(VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST,
+                                      "separated families are listed whole: ask for them with "
+                                      "no other filter than a limit",
+                                      out, out_len);
+        ret = vj_store_separated_families(st, req->limit, &families, &n_families);
+    } else {
+        ret = vj_store_list_cases(st, req, &cases, &n);
+        if (ret == VJ_E_INVAL)
+            return vj_api_reply_error(VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST,
+                                      "this filter is not supported by this valijad", out,
+                                      out_len);
+    }
     if (ret != VJ_OK)
         return ret;
     Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
     Valija__ListReply l = VALIJA__LIST_REPLY__INIT;
     l.cases = cases;
     l.n_cases = n;
+    l.families = families;
+    l.n_families = n_families;
     r.body_case = VALIJA__CLIENT_REPLY__BODY_LIST;
     r.list = &l;
     ret = s_pack_reply(&r, out, out_len);
     vj_store_cases_free(cases, n);
+    vj_store_families_free(families, n_families);
     return ret;
 }
 

@@ -987,6 +987,192 @@ static void test_names(void **state)
     assert_string_equal(valija_strerror(VALIJA_UNREACHABLE), "valijad unreachable");
 }
 
+/* ---- families ---------------------------------------------------------------- */
+
+static void s_member(Valija__FamilyMember *m, const char *id, Valija__FamilyRelation rel, bool held,
+                    const char *status, const char *facility, const char *name)
+{
+    valija__family_member__init(m);
+    m->case_id = (char *)id;
+    m->relation = rel;
+    m->held = held;
+    m->status = (char *)status;
+    m->facility = (char *)facility;
+    m->owner = held ? "sv-washington" : "";
+    m->name = (char *)name;
+    m->updated_ms = held ? 42 : 0;
+}
+
+static void s_push_case_with_family(fake *f, Valija__Family *fam)
+{
+    Valija__CaseState st = VALIJA__CASE_STATE__INIT;
+    st.case_id = "C1";
+    st.status = "detained";
+    Valija__CaseReply cr = VALIJA__CASE_REPLY__INIT;
+    cr.state = &st;
+    cr.family_members = fam;
+    Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
+    r.version = 1;
+    r.body_case = VALIJA__CLIENT_REPLY__BODY_GET_CASE;
+    r.get_case = &cr;
+    fake_push_reply(f, &r, false);
+}
+
+static void test_case_family_members(void **state)
+{
+    fixture *fx = *state;
+    Valija__FamilyMember m[3];
+    Valija__FamilyMember *mp[3] = {&m[0], &m[1], &m[2]};
+    s_member(&m[0], "C1", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "detained", "Dilley", "Ana");
+    s_member(&m[1], "C2", VALIJA__FAMILY_RELATION__FAMILY_CHILD, true, "released", "", "");
+    /* a member not held, for which a daemon sent more than its id */
+    s_member(&m[2], "GT-9", VALIJA__FAMILY_RELATION__FAMILY_SIBLING, false, "guessed", "Karnes",
+             "Guess");
+    Valija__Family fam = VALIJA__FAMILY__INIT;
+    fam.n_members = 3;
+    fam.members = mp;
+    fam.truncated = 1;
+    s_push_case_with_family(fx->f, &fam);
+    valija_case_result *res = NULL;
+    assert_int_equal(valija_case(fx->conn, "C1", true, &res), VALIJA_OK);
+    vj_codec_free(&fake_request(fx->f, 0)->base);
+    const valija_family *fm = res->family_members;
+    assert_non_null(fm);
+    assert_int_equal(fm->n_members, 3);
+    assert_true(fm->truncated);
+    assert_int_equal(fm->members[0].relation, VALIJA_FAMILY_SELF);
+    assert_string_equal(fm->members[0].name, "Ana");
+    assert_int_equal(fm->members[1].relation, VALIJA_FAMILY_CHILD);
+    assert_true(fm->members[1].held);
+    assert_string_equal(fm->members[1].status, "released");
+    assert_string_equal(fm->members[1].owner, "sv-washington");
+    assert_int_equal(fm->members[1].updated_ms, 42);
+    const valija_family_member *x = &fm->members[2];
+    assert_false(x->held);
+    assert_int_equal(x->relation, VALIJA_FAMILY_SIBLING);
+    assert_string_equal(x->case_id, "GT-9");
+    assert_string_equal(x->status, "");
+    assert_string_equal(x->facility, "");
+    assert_string_equal(x->name, "");
+    valija_case_free(&res);
+
+    /* without family, none */
+    s_push_case_with_family(fx->f, NULL);
+    assert_int_equal(valija_case(fx->conn, "C1", false, &res), VALIJA_OK);
+    vj_codec_free(&fake_request(fx->f, 1)->base);
+    assert_null(res->family_members);
+    valija_case_free(&res);
+
+    assert_string_equal(valija_family_relation_name(VALIJA_FAMILY_RELATED), "family");
+    assert_string_equal(valija_family_relation_name(VALIJA_FAMILY_SELF), "self");
+    assert_string_equal(valija_family_relation_name(VALIJA_FAMILY_SIBLING), "sibling");
+    assert_string_equal(valija_family_relation_name((valija_family_relation)99), "unknown");
+}
+
+static void test_case_family_hostile(void **state)
+{
+    fixture *fx = *state;
+    Valija__FamilyMember m[65];
+    Valija__FamilyMember *mp[65];
+    for (int i = 0; i < 65; i++) {
+        char *id = malloc(16);
+        assert_non_null(id);
+        snprintf(id, 16, i == 0 ? "C1" : "M-%d", i);
+        s_member(&m[i], id, i == 0 ? VALIJA__FAMILY_RELATION__FAMILY_SELF
+                                   : VALIJA__FAMILY_RELATION__FAMILY_RELATED,
+                 true, "detained", "", "");
+        mp[i] = &m[i];
+    }
+    Valija__Family fam = VALIJA__FAMILY__INIT;
+    fam.members = mp;
+    valija_case_result *res = NULL;
+    unsigned sent = 0;
+    /* each breaks the family in one way; each must be refused */
+    for (int k = 0; k < 8; k++) {
+        fam.n_members = 3;
+        m[0].relation = VALIJA__FAMILY_RELATION__FAMILY_SELF;
+        m[1].relation = VALIJA__FAMILY_RELATION__FAMILY_RELATED;
+        m[2].relation = VALIJA__FAMILY_RELATION__FAMILY_RELATED;
+        char *keep_id = m[1].case_id, *keep_name = m[1].name, *keep0 = m[0].case_id;
+        switch (k) {
+        case 0: fam.n_members = 0; break;
+        case 1: fam.n_members = 65; break;
+        case 2: m[1].relation = (Valija__FamilyRelation)9; break;
+        case 3: m[0].relation = VALIJA__FAMILY_RELATION__FAMILY_CHILD; break;
+        case 4: m[2].relation = VALIJA__FAMILY_RELATION__FAMILY_SELF; break;
+        case 5: m[1].case_id = "not a case"; break;
+        case 6: m[1].name = "\x01\x02"; break;     /* control characters in a held member */
+        case 7: m[0].case_id = "C9"; break;        /* the family of another case */
+        }
+        s_push_case_with_family(fx->f, &fam);
+        assert_int_equal(valija_case(fx->conn, "C1", true, &res), VALIJA_INTERNAL);
+        assert_null(res);
+        assert_true(strlen(valija_last_error(fx->conn)) > 0);
+        vj_codec_free(&fake_request(fx->f, sent++)->base);
+        m[1].case_id = keep_id;
+        m[1].name = keep_name;
+        m[0].case_id = keep0;
+    }
+    /* the largest family allowed is fine */
+    fam.n_members = 64;
+    s_push_case_with_family(fx->f, &fam);
+    assert_int_equal(valija_case(fx->conn, "C1", true, &res), VALIJA_OK);
+    assert_int_equal(res->family_members->n_members, 64);
+    valija_case_free(&res);
+    vj_codec_free(&fake_request(fx->f, sent++)->base);
+    for (int i = 0; i < 65; i++)
+        free(m[i].case_id);
+}
+
+static void test_list_separated_families(void **state)
+{
+    fixture *fx = *state;
+    Valija__FamilyMember a[2], b[3];
+    Valija__FamilyMember *ap[2] = {&a[0], &a[1]}, *bp[3] = {&b[0], &b[1], &b[2]};
+    s_member(&a[0], "SV-C2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "in custody", "Karnes",
+             "Eva");
+    s_member(&a[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained",
+             "Port Isabel", "Ana");
+    s_member(&b[0], "K-2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "repatriated", "", "");
+    s_member(&b[1], "K-1", VALIJA__FAMILY_RELATION__FAMILY_SIBLING, true, "reunited", "", "");
+    s_member(&b[2], "GT-1", VALIJA__FAMILY_RELATION__FAMILY_RELATED, false, "", "", "");
+    Valija__Family fa = VALIJA__FAMILY__INIT, fb = VALIJA__FAMILY__INIT;
+    fa.n_members = 2;
+    fa.members = ap;
+    fb.n_members = 3;
+    fb.members = bp;
+    Valija__Family *fams[2] = {&fa, &fb};
+    Valija__ListReply lr = VALIJA__LIST_REPLY__INIT;
+    lr.n_families = 2;
+    lr.families = fams;
+    Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
+    r.version = 1;
+    r.body_case = VALIJA__CLIENT_REPLY__BODY_LIST;
+    r.list = &lr;
+    fake_push_reply(fx->f, &r, false);
+    valija_list_filter filter = {.separated_only = true, .limit = 7};
+    valija_case_list *l = NULL;
+    assert_int_equal(valija_list(fx->conn, &filter, &l), VALIJA_OK);
+    Valija__ClientRequest *req = fake_request(fx->f, 0);
+    assert_true(req->list->separated_only);
+    assert_int_equal(req->list->limit, 7);
+    vj_codec_free(&req->base);
+    assert_int_equal(l->n_cases, 0);
+    assert_int_equal(l->n_families, 2);
+    assert_string_equal(l->families[0].members[1].facility, "Port Isabel");
+    assert_int_equal(l->families[0].members[1].relation, VALIJA_FAMILY_PARENT);
+    assert_int_equal(l->families[1].n_members, 3);
+    assert_false(l->families[1].members[2].held);
+    valija_case_list_free(&l);
+
+    /* one broken family spoils the reply */
+    b[2].case_id = "";
+    fake_push_reply(fx->f, &r, false);
+    assert_int_equal(valija_list(fx->conn, &filter, &l), VALIJA_INTERNAL);
+    assert_null(l);
+    vj_codec_free(&fake_request(fx->f, 1)->base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1012,6 +1198,9 @@ int main(void)
         cmocka_unit_test(test_timeout_from_env),
         cmocka_unit_test_setup_teardown(test_invalid_text_in_reply, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_case_decodes_state_and_family, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_case_family_members, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_case_family_hostile, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_list_separated_families, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_history_decodes_entries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_list_encodes_filter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_status_and_peers, s_setup, s_teardown),

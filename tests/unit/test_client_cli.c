@@ -794,7 +794,7 @@ static void test_list_json_and_filters(void **state)
     s_proc p;
     int code = s_run(&p, NULL, "list", "--status", "detained", "--facility", "Dilley",
                      "--shared-with", "sv-washington", "--since", "2026-11-28", "--conflicts",
-                     "--separated", "--limit", "10", "--json", "--socket", fake_endpoint(f), NULL);
+                     "--limit", "10", "--json", "--socket", fake_endpoint(f), NULL);
     if (code != 0)
         fail_msg("exit %d: %s", code, p.err);
     json_t *j = s_parse(p.out);
@@ -813,7 +813,7 @@ static void test_list_json_and_filters(void **state)
     assert_string_equal(req->list->shared_with, "sv-washington");
     assert_int_equal(req->list->updated_since_ms, 1795824000000);
     assert_true(req->list->conflicts_only);
-    assert_true(req->list->separated_only);
+    assert_false(req->list->separated_only);
     assert_int_equal(req->list->limit, 10);
     vj_codec_free(&req->base);
 }
@@ -957,6 +957,154 @@ static void test_watch_daemon_gone_exits_69(void **state)
     s_proc_free(&p);
 }
 
+/* ---- families ------------------------------------------------------------------ */
+
+static void s_member(Valija__FamilyMember *m, const char *id, Valija__FamilyRelation rel, bool held,
+                     const char *status, const char *facility, const char *name)
+{
+    valija__family_member__init(m);
+    m->case_id = (char *)id;
+    m->relation = rel;
+    m->held = held;
+    m->status = (char *)status;
+    m->facility = (char *)facility;
+    m->owner = held ? "sv-washington" : "";
+    m->name = (char *)name;
+}
+
+/* C1 (self), its child C2 held here, and GT-9, a sibling not shared here. */
+static void s_push_family_case(fake *f)
+{
+    Valija__FamilyMember m[3];
+    Valija__FamilyMember *mp[3] = {&m[0], &m[1], &m[2]};
+    s_member(&m[0], "C1", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "detained", "Dilley", "Ana");
+    s_member(&m[1], "C2", VALIJA__FAMILY_RELATION__FAMILY_CHILD, true, "in custody", "Karnes", "");
+    s_member(&m[2], "GT-9", VALIJA__FAMILY_RELATION__FAMILY_SIBLING, false, "", "", "");
+    Valija__Family fam = VALIJA__FAMILY__INIT;
+    fam.n_members = 3;
+    fam.members = mp;
+    Valija__CaseState st = VALIJA__CASE_STATE__INIT;
+    st.case_id = "C1";
+    st.status = "detained";
+    Valija__CaseReply cr = VALIJA__CASE_REPLY__INIT;
+    cr.state = &st;
+    cr.family_members = &fam;
+    Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
+    r.version = 1;
+    r.body_case = VALIJA__CLIENT_REPLY__BODY_GET_CASE;
+    r.get_case = &cr;
+    fake_push_reply(f, &r, false);
+}
+
+static void test_case_family_output(void **state)
+{
+    fake *f = *state;
+    s_push_family_case(f);
+    s_proc p;
+    int code = s_run(&p, NULL, "case", "C1", "--family", "--json", "--socket", fake_endpoint(f),
+                     NULL);
+    if (code != 0)
+        fail_msg("exit %d: %s", code, p.err);
+    json_t *j = s_parse(p.out);
+    s_assert_key_type(j, "family", JSON_ARRAY);
+    s_assert_key_type(j, "family_truncated", JSON_FALSE);
+    json_t *fam = json_object_get(j, "family");
+    assert_int_equal(json_array_size(fam), 2); /* every member but the case itself */
+    json_t *c2 = json_array_get(fam, 0), *x = json_array_get(fam, 1);
+    assert_string_equal(json_string_value(json_object_get(c2, "case")), "C2");
+    assert_string_equal(json_string_value(json_object_get(c2, "relation")), "child");
+    assert_string_equal(json_string_value(json_object_get(c2, "status")), "in custody");
+    assert_string_equal(json_string_value(json_object_get(c2, "facility")), "Karnes");
+    assert_string_equal(json_string_value(json_object_get(c2, "owner")), "sv-washington");
+    s_assert_key_type(c2, "name", JSON_NULL); /* the case names no person */
+    s_assert_key_type(c2, "held", JSON_TRUE);
+    assert_string_equal(json_string_value(json_object_get(x, "relation")), "sibling");
+    s_assert_key_type(x, "held", JSON_FALSE);
+    s_assert_key_type(x, "status", JSON_NULL);
+    s_assert_key_type(x, "facility", JSON_NULL);
+    s_assert_key_type(x, "owner", JSON_NULL);
+    s_assert_key_type(x, "name", JSON_NULL);
+    json_decref(j);
+    s_proc_free(&p);
+
+    s_push_family_case(f);
+    assert_int_equal(s_run(&p, NULL, "case", "C1", "--family", "--socket", fake_endpoint(f), NULL),
+                     0);
+    assert_non_null(strstr(p.out, "RELATION"));
+    assert_non_null(strstr(p.out, "Karnes"));
+    assert_non_null(strstr(p.out, "GT-9"));
+    assert_non_null(strstr(p.out, "not shared with this post"));
+    s_proc_free(&p);
+    for (size_t i = 0; i < 2; i++)
+        vj_codec_free(&fake_request(f, i)->base);
+}
+
+static void test_list_separated_output(void **state)
+{
+    fake *f = *state;
+    Valija__FamilyMember m[2];
+    Valija__FamilyMember *mp[2] = {&m[0], &m[1]};
+    s_member(&m[0], "SV-C2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "in custody", "Karnes",
+             "Eva");
+    s_member(&m[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained",
+             "Port Isabel", "Ana");
+    Valija__Family fam = VALIJA__FAMILY__INIT;
+    fam.n_members = 2;
+    fam.members = mp;
+    Valija__Family *fams[1] = {&fam};
+    Valija__ListReply lr = VALIJA__LIST_REPLY__INIT;
+    lr.n_families = 1;
+    lr.families = fams;
+    Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
+    r.version = 1;
+    r.body_case = VALIJA__CLIENT_REPLY__BODY_LIST;
+    r.list = &lr;
+    fake_push_reply(f, &r, false);
+    s_proc p;
+    int code = s_run(&p, NULL, "list", "--separated", "--limit", "3", "--json", "--socket",
+                     fake_endpoint(f), NULL);
+    if (code != 0)
+        fail_msg("exit %d: %s", code, p.err);
+    json_t *j = s_parse(p.out);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *o = json_array_get(j, 0);
+    s_assert_key_type(o, "family", JSON_ARRAY);
+    s_assert_key_type(o, "truncated", JSON_FALSE);
+    json_t *first = json_array_get(json_object_get(o, "family"), 0);
+    json_t *mother = json_array_get(json_object_get(o, "family"), 1);
+    assert_string_equal(json_string_value(json_object_get(first, "relation")), "self");
+    assert_string_equal(json_string_value(json_object_get(first, "name")), "Eva");
+    assert_string_equal(json_string_value(json_object_get(mother, "relation")), "parent");
+    assert_string_equal(json_string_value(json_object_get(mother, "facility")), "Port Isabel");
+    json_decref(j);
+    s_proc_free(&p);
+    Valija__ClientRequest *req = fake_request(f, 0);
+    assert_true(req->list->separated_only);
+    assert_int_equal(req->list->limit, 3);
+    vj_codec_free(&req->base);
+
+    fake_push_reply(f, &r, false);
+    assert_int_equal(s_run(&p, NULL, "list", "--separated", "--socket", fake_endpoint(f), NULL), 0);
+    assert_non_null(strstr(p.out, "family of SV-C2 (2 members)"));
+    assert_non_null(strstr(p.out, "Port Isabel"));
+    s_proc_free(&p);
+    vj_codec_free(&fake_request(f, 1)->base);
+
+    /* other filters do not combine with --separated: refused before sending */
+    const char *other[][2] = {{"--status", "detained"}, {"--facility", "Dilley"},
+                              {"--shared-with", "sv-b"}, {"--since", "2026-01-01"},
+                              {"--conflicts", NULL}};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        assert_int_equal(s_run(&p, NULL, "list", "--separated", other[i][0], other[i][1],
+                               "--socket", fake_endpoint(f), NULL),
+                         64);
+        assert_non_null(strstr(p.err, "--separated"));
+        s_proc_free(&p);
+    }
+    assert_int_equal(fake_count(f), 2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -979,6 +1127,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_status_json_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peers_json_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_list_json_and_filters, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_case_family_output, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_list_separated_output, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reply_status_exit_codes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_exit_69, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_watch_sigint_exits_0, s_setup, s_teardown),
