@@ -36,6 +36,27 @@ static void s_check_state(const valija_case_state *s)
         s_text(s->person->name);
 }
 
+/* A converted family: 1 to 64 members, valid case ids and text, SELF first
+ * and only there, nothing shown for a member not held. */
+static void s_check_family(const valija_family *f)
+{
+    if (f->n_members == 0 || f->n_members > 64)
+        abort();
+    for (size_t i = 0; i < f->n_members; i++) {
+        const valija_family_member *m = &f->members[i];
+        if (!vj_case_id_is_valid(m->case_id) || (unsigned)m->relation > VALIJA_FAMILY_SIBLING ||
+            (m->relation == VALIJA_FAMILY_SELF) != (i == 0))
+            abort();
+        s_text(m->status);
+        s_text(m->facility);
+        s_text(m->owner);
+        s_text(m->name);
+        if (!m->held && (m->status[0] != '\0' || m->facility[0] != '\0' ||
+                         m->owner[0] != '\0' || m->name[0] != '\0'))
+            abort();
+    }
+}
+
 static void s_check_entry(const valija_history_entry *e)
 {
     s_text(e->origin);
@@ -82,6 +103,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (vj_client_state_from_pb(r->get_case->family[i], &s, &arena, why, sizeof why) ==
                 VALIJA_OK)
                 s_check_state(&s);
+        valija_family f;
+        if (r->get_case->family_members != NULL &&
+            vj_client_family_from_pb(r->get_case->family_members, &f, &arena, why, sizeof why) ==
+                VALIJA_OK)
+            s_check_family(&f);
         break;
     }
     case VALIJA__CLIENT_REPLY__BODY_LIST: {
@@ -90,6 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (vj_client_state_from_pb(r->list->cases[i], &s, &arena, why, sizeof why) ==
                 VALIJA_OK)
                 s_check_state(&s);
+        valija_family f;
+        for (size_t i = 0; i < r->list->n_families; i++)
+            if (vj_client_family_from_pb(r->list->families[i], &f, &arena, why, sizeof why) ==
+                VALIJA_OK)
+                s_check_family(&f);
         break;
     }
     case VALIJA__CLIENT_REPLY__BODY_HISTORY: {
