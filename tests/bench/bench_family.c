@@ -86,7 +86,8 @@ static int s_fill(vj_store *st, long n, int mix)
             l2.case_id = f2;
             l3.case_id = f3;
             Valija__CaseLink *a[1] = {&l1}, *b[1] = {&l2}, *c[1] = {&l3};
-            if (s_put(st, m, status, t, a, 1) != VJ_OK || s_put(st, c1, status, t + 1, b, 1) != VJ_OK ||
+            if (s_put(st, m, status, t, a, 1) != VJ_OK ||
+                s_put(st, c1, status, t + 1, b, 1) != VJ_OK ||
                 s_put(st, c2, status, t + 2, c, 1) != VJ_OK)
                 return -1;
         } else if (s_put(st, m, status, t, mother, f % 10 == 0 ? 1 : 0) != VJ_OK ||

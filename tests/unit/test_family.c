@@ -194,8 +194,7 @@ static void mother_and_children(fixture *f)
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
     assert_int_equal(put(f, "MX-M", "detained", "Port Isabel", 100, "Ana", NULL), VJ_OK);
     assert_int_equal(put(f, "SV-C1", "in custody", "Dilley", 200, NULL, L("p:MX-M")), VJ_OK);
-    assert_int_equal(put(f, "SV-C2", "in custody", "Karnes", 300, "Eva",
-                         L("p:MX-M", "s:SV-C1")),
+    assert_int_equal(put(f, "SV-C2", "in custody", "Karnes", 300, "Eva", L("p:MX-M", "s:SV-C1")),
                      VJ_OK);
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
 }
@@ -415,8 +414,7 @@ static void test_hostile_links_refused(void **state)
     assert_int_equal(put(f, "MX-1", "detained", "", 1, NULL, L("p:MX 2")), VJ_E_INVAL);
     assert_int_equal(put(f, "MX-1", "detained", "", 1, NULL, L("p:")), VJ_E_INVAL);
     assert_int_equal(put(f, "MX-1", "detained", "", 1, NULL, L("p:MX-1")), VJ_E_INVAL);
-    assert_int_equal(put(f, "MX-1", "detained", "", 1, NULL,
-                         L("p:MX-2", "c:x' OR '1'='1")),
+    assert_int_equal(put(f, "MX-1", "detained", "", 1, NULL, L("p:MX-2", "c:x' OR '1'='1")),
                      VJ_E_INVAL);
     Valija__CaseState cs = VALIJA__CASE_STATE__INIT;
     Valija__CaseLink *none[1] = {NULL};
