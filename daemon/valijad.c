@@ -65,7 +65,7 @@ typedef struct {
     void *dealer;
     void *monitor;
     int connected;
-    int last_event;               /* last monitor event logged, to log changes only */
+    int failure_logged;           /* a failed handshake was logged since the last success */
     int64_t last_seen_ms;
     size_t in_flight;
     int64_t last_progress_ms;     /* monotonic: last receipt, or first send into an empty window */
@@ -453,11 +453,10 @@ static void s_handle_monitor(daemon_t *d, link_t *l)
         goto out;
     uint16_t event;
     memcpy(&event, zmq_msg_data(&ev), sizeof event);
-    int changed = event != l->last_event;
-    l->last_event = event;
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         l->connected = 1;
+        l->failure_logged = 0;
         l->last_seen_ms = vj_now_ms();
         l->in_flight = 0;
         l->timeouts = 0;
@@ -483,13 +482,14 @@ static void s_handle_monitor(daemon_t *d, link_t *l)
         l->in_flight = 0;
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-        if (changed)
+        /* libzmq retries fast: say it once until a handshake succeeds. */
+        if (!l->failure_logged++)
             vj_log_warn("%s at %s refused this post's transport key (is this post in its peers, "
                         "with the current card?)",
                         l->name, l->endpoint);
         break;
     default:
-        if (changed)
+        if (!l->failure_logged++)
             vj_log_warn("handshake with %s at %s failed (wrong server key pinned, or not a "
                         "valijad?)",
                         l->name, l->endpoint);
@@ -590,7 +590,7 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
 }
 
 /* Catch-up by relay: a peer that comes back says, per origin, the highest
- * sequence it holds; envelopes of third origins that this post holds,
+ * sequence it holds; envelopes of other origins that this post holds,
  * addressed to that peer and newer than its mark, are sent on at once, so
  * the peer need not wait for their origin to be on line.  Signatures are the
  * origins', so nothing is trusted to this post; receipts for them are simply
@@ -606,8 +606,11 @@ static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdin
         return;
     for (size_t m = 0; m < n_marks && relayed < RELAY_MAX; m++) {
         const char *origin = marks[m].origin;
-        if (strcmp(origin, d->cfg->post) == 0 || strcmp(origin, l->name) == 0)
-            continue;   /* ours go by the outbox; the peer's own it has */
+        /* Ours go by the outbox.  The peer's own updates are relayed back
+         * to it too when it holds fewer than we do: its store was restored
+         * from a backup and lost them. */
+        if (strcmp(origin, d->cfg->post) == 0)
+            continue;
         uint64_t after = 0;
         for (size_t h = 0; h < n_hold; h++)
             if (strcmp(holdings[h]->origin, origin) == 0)
@@ -729,6 +732,28 @@ static void s_handle_router(daemon_t *d)
                 if (s_tx(d) != VJ_OK ||
                     vj_store_outbox_reset_due(d->st, l->name, vj_now_ms()) != VJ_OK)
                     vj_log_warn("cannot reschedule the backlog of %s", l->name);
+                /* A peer holding our own updates numbered beyond our
+                 * counter means our store went back in time (restored from
+                 * a backup): go on numbering above what it holds. */
+                Valija__OriginMark **marks = m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO
+                                                 ? m->hello->holdings
+                                                 : m->catch_up->after;
+                size_t n_marks = m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO
+                                     ? m->hello->n_holdings
+                                     : m->catch_up->n_after;
+                for (size_t k = 0; k < n_marks; k++) {
+                    if (strcmp(marks[k]->origin, d->cfg->post) != 0)
+                        continue;
+                    uint64_t own = 0, lamport = 0;
+                    if (vj_store_counters(d->st, &own, &lamport) == VJ_OK &&
+                        marks[k]->seq > own && s_tx(d) == VJ_OK &&
+                        vj_store_origin_seq_observe(d->st, marks[k]->seq) == VJ_OK)
+                        vj_log_warn("%s holds our update number %llu, beyond our counter %llu "
+                                    "(store restored from a backup?): numbering goes on above "
+                                    "it",
+                                    l->name, (unsigned long long)marks[k]->seq,
+                                    (unsigned long long)own);
+                }
                 if (!l->connected) {
                     /* relay once our own link to it is up */
                     vj_codec_free((ProtobufCMessage *)l->hello);
@@ -962,8 +987,16 @@ out:
     return ret;
 }
 
+#define WATCHERS_MAX 256
+
 static void s_watch(daemon_t *d, const pending_reply_t *p)
 {
+    /* A watcher that left is only noticed at the next event for it: on a
+     * quiet post, make room by dropping the oldest. */
+    if (d->n_watchers == WATCHERS_MAX) {
+        memmove(&d->watchers[0], &d->watchers[1], (d->n_watchers - 1) * sizeof *d->watchers);
+        d->n_watchers--;
+    }
     if (s_grow((void **)&d->watchers, &d->cap_watchers, d->n_watchers + 1, sizeof *d->watchers) !=
         VJ_OK)
         return;
@@ -1284,8 +1317,10 @@ static void s_reload(daemon_t *d)
     }
     if (strcmp(cfg->post, d->cfg->post) != 0 || strcmp(cfg->listen, d->cfg->listen) != 0 ||
         strcmp(cfg->client, d->cfg->client) != 0 || strcmp(cfg->store_path, d->cfg->store_path) != 0 ||
-        strcmp(cfg->secret_key_path, d->cfg->secret_key_path) != 0)
-        vj_log_warn("post, keys, listen, client and store change only on restart");
+        strcmp(cfg->secret_key_path, d->cfg->secret_key_path) != 0 ||
+        cfg->max_message_bytes != d->cfg->max_message_bytes)
+        vj_log_warn("post, keys, listen, client, store and max_message_bytes change only on "
+                    "restart; the new peers and retry limits apply now");
     if (s_build_keyring(cfg, d->id, &kr) != VJ_OK) {
         vj_log_error("configuration not reloaded; still running with the previous peers");
         goto out;
@@ -1395,7 +1430,9 @@ static void s_usage(FILE *f)
                "  -h, --help         this help\n"
                "  -V, --version      print the version\n"
                "Signals: SIGTERM or SIGINT stop it cleanly; SIGHUP re-reads the peers.\n"
-               "Exit codes: 0 ok, 64 usage, 69 unavailable, 74 I/O, 77 permission, 78 config.\n");
+               "Exit codes: 0 ok, 64 usage, 66 configuration file unreadable, 71 system\n"
+               "(libsodium, memory), 74 I/O, 75 another valijad has the store or socket,\n"
+               "77 permission, 78 configuration.\n");
 }
 
 static int s_lock_store(daemon_t *d)

@@ -440,17 +440,6 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     ret = vj_envelope_open(p->kr, env, len, p->max_message_bytes, info, &plain, &plain_len, diag);
     if (ret != VJ_OK)
         goto out;
-    if (strcmp(info->origin, s_self(p)) == 0) {
-        int held = 0;
-        ret = vj_store_has_envelope(p->st, info->msg_id, &held);
-        if (ret == VJ_OK && held) {
-            ret = VJ_E_REPLAY;
-            goto out;
-        }
-        vj_diag_set(diag, "an envelope in this post's own name that it does not hold");
-        ret = VJ_E_AUTH;
-        goto out;
-    }
     ret = vj_codec_unpack(&valija__case_update__descriptor, plain, plain_len, p->max_message_bytes,
                           (ProtobufCMessage **)&u);
     if (ret != VJ_OK) {
@@ -495,6 +484,14 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     }
     if (ret != VJ_OK)
         goto out;
+    if (strcmp(info->origin, s_self(p)) == 0) {
+        /* One of our own updates that our store lost (restored from a
+         * backup), handed back by a peer: our signature proves it ours.
+         * Numbering goes on above it. */
+        ret = vj_store_origin_seq_observe(p->st, info->origin_seq);
+        if (ret != VJ_OK)
+            goto out;
+    }
     vj_store_event ev = {.info = info, .case_id = u->case_id, .lamport = u->lamport,
                          .kind = (uint32_t)u->kind, .update = plain, .update_len = plain_len,
                          .received_ms = now_ms, .verified = 1, .applied = 1, .reason = NULL};

@@ -220,6 +220,7 @@ enum {
     S_SHARES_INSERT,
     S_CASE_GET,
     S_ENV_IS_FOR,
+    S_SEQ_OBSERVE,
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
@@ -233,6 +234,7 @@ static const char *const s_sql[S_COUNT] = {
     [S_META_NEXT_SEQ] = "UPDATE meta SET origin_seq = origin_seq + 1"
                         " WHERE id = 1 AND origin_seq < 9223372036854775807 RETURNING origin_seq",
     [S_META_OBSERVE] = "UPDATE meta SET lamport = ?1 WHERE id = 1 AND lamport < ?1",
+    [S_SEQ_OBSERVE] = "UPDATE meta SET origin_seq = ?1 WHERE id = 1 AND origin_seq < ?1",
     [S_META_TICK] = "UPDATE meta SET lamport = lamport + 1"
                     " WHERE id = 1 AND lamport < 9223372036854775807 RETURNING lamport",
     [S_ENV_INSERT] = "INSERT INTO envelopes (origin, origin_seq, msg_id, created_ms, received_ms,"
@@ -1022,6 +1024,26 @@ int vj_store_lamport_observe(vj_store *st, uint64_t t)
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
         ret = s_fail(st, rc, "lamport observe");
+        st->tx_failed = 1;
+    }
+    s_done(s);
+    return ret;
+}
+
+int vj_store_origin_seq_observe(vj_store *st, uint64_t seq)
+{
+    int ret = s_writable(st);
+    if (ret != VJ_OK)
+        return ret;
+    if (!s_u64_fits(seq)) {
+        snprintf(st->err, sizeof st->err, "sequence out of range");
+        return VJ_E_INVAL;
+    }
+    sqlite3_stmt *s = s_stmt(st, S_SEQ_OBSERVE);
+    sqlite3_bind_int64(s, 1, (int64_t)seq);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        ret = s_fail(st, rc, "sequence observe");
         st->tx_failed = 1;
     }
     s_done(s);
