@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <zmq.h>
@@ -169,7 +170,16 @@ static valija_err s_link_open(valija *conn, s_link *l)
     memset(l, 0, sizeof *l);
     if (conn->ipc_path != NULL) {
         struct stat st;
-        if (stat(conn->ipc_path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        int err = stat(conn->ipc_path, &st) != 0 ? errno : 0;
+        if (err == EACCES ||
+            (err == 0 && S_ISSOCK(st.st_mode) && access(conn->ipc_path, W_OK) != 0)) {
+            s_fail(conn, ret,
+                   "permission denied on %s (only valijad's user and group may use it: are you in "
+                   "its group?)",
+                   conn->ipc_path);
+            goto out;
+        }
+        if (err != 0 || !S_ISSOCK(st.st_mode)) {
             s_fail(conn, ret, "no valijad at %s (is it running? set --socket or VALIJA_SOCKET)",
                    conn->ipc_path);
             goto out;
