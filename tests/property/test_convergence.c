@@ -5,7 +5,8 @@
  *
  * An in-process simulation, no sockets and no daemons: each post is its own
  * identity, keyring (the other two cards pinned), SQLite store in a mkdtemp
- * directory and vj_post, driven the way daemon/valijad.c drives them: a turn
+ * directory and vj_post, driven the way valijad drives them (daemon/valijad.c,
+ * vjd_peers.c, vjd_clients.c): a turn
  * is one store transaction in which each submission and each received
  * envelope has its own savepoint (rolled back when refused), receipts are
  * signed and sent only after the commit, and the outbox is sent after the
