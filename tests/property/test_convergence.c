@@ -113,7 +113,7 @@ static int s_chance(unsigned percent)
 
 static int g_verbose;
 static uint64_t g_seed;
-static int g_failed;   /* this seed */
+static int g_failed; /* this seed */
 static int g_ops = 300;
 
 static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -157,7 +157,7 @@ typedef struct {
     int case_ix;
     uint8_t msg_id[VJ_MSG_ID_LEN];
     int origin;
-    unsigned named;   /* bitmask of posts this update names (lists, origin) */
+    unsigned named; /* bitmask of posts this update names (lists, origin) */
 } accepted_t;
 
 typedef struct {
@@ -177,8 +177,8 @@ typedef struct {
     vj_post *post;
     char db[PATH_MAX];
     int in_tx;
-    id_list acks[N_POSTS];      /* to receipt after the commit, per sender */
-    accepted_list pending;      /* submitted in the open transaction */
+    id_list acks[N_POSTS]; /* to receipt after the commit, per sender */
+    accepted_list pending; /* submitted in the open transaction */
 } post_t;
 
 enum { M_ENVELOPES, M_RECEIPT };
@@ -186,7 +186,7 @@ enum { M_ENVELOPES, M_RECEIPT };
 typedef struct {
     int kind;
     int from, to;
-    int sticky;                 /* delivered only rarely: a long delay */
+    int sticky; /* delivered only rarely: a long delay */
     uint8_t *frame;
     size_t len;
 } msg_t;
@@ -196,9 +196,9 @@ typedef struct {
     post_t posts[N_POSTS];
     msg_t *net;
     size_t n_net, cap_net;
-    accepted_list accepted;     /* committed submissions */
-    unsigned ever[N_CASES];     /* posts named by any committed update of the case */
-    int opened[N_CASES];        /* some post committed an OPENED */
+    accepted_list accepted; /* committed submissions */
+    unsigned ever[N_CASES]; /* posts named by any committed update of the case */
+    int opened[N_CASES];    /* some post committed an OPENED */
     int64_t now;
     unsigned long refused, submitted_ok, submitted_refused, delivered, dropped, duplicated,
         restarts, crashes, rejected_unheld;
@@ -316,7 +316,8 @@ static int s_world_new(world_t *w)
     }
     for (int i = 0; i < N_POSTS; i++) {
         for (int j = 0; j < N_POSTS; j++)
-            if (i != j && !s_check(vj_keyring_add(w->posts[i].kr, &cards[j]), "vj_keyring_add", NULL))
+            if (i != j &&
+                !s_check(vj_keyring_add(w->posts[i].kr, &cards[j]), "vj_keyring_add", NULL))
                 return 0;
         if (!s_post_open(w, i))
             return 0;
@@ -406,9 +407,9 @@ static int s_send_outbox(world_t *w, int i)
                 envs[count] = env;
                 lens[count] = len;
                 count++;
-                if (!s_check(vj_store_outbox_attempted(p->st, ids + k * VJ_MSG_ID_LEN, k_posts[j],
-                                                       next),
-                             "vj_store_outbox_attempted", p))
+                if (!s_check(
+                        vj_store_outbox_attempted(p->st, ids + k * VJ_MSG_ID_LEN, k_posts[j], next),
+                        "vj_store_outbox_attempted", p))
                     return 0;
             }
             if (count > 0) {
@@ -680,7 +681,7 @@ static int s_make_update(world_t *w, int i, int c, const Valija__CaseState *stat
         /* Widen or narrow: a full list (the owner is always kept). */
         *what = "share";
         u.kind = VALIJA__UPDATE_KIND__KIND_SHARE;
-        int lists = 1 + s_below(3);   /* 1 share, 2 co-owners, 3 both */
+        int lists = 1 + s_below(3); /* 1 share, 2 co-owners, 3 both */
         if (lists & 1) {
             for (int j = 0; j < N_POSTS; j++)
                 if (s_chance(55))
@@ -728,7 +729,7 @@ static int s_make_update(world_t *w, int i, int c, const Valija__CaseState *stat
         u.n_co_owners = n_co;
     }
     if (!kind_explicit)
-        u.kind = VALIJA__UPDATE_KIND__KIND_UNSPECIFIED;   /* inferred */
+        u.kind = VALIJA__UPDATE_KIND__KIND_UNSPECIFIED; /* inferred */
     uint8_t *bytes = NULL;
     size_t len = 0;
     int rc = vj_codec_pack(&u.base, &bytes, &len);
@@ -827,7 +828,7 @@ static int s_step(world_t *w, int *submissions)
             return 1;
         size_t k = s_below((unsigned)w->n_net);
         if (w->net[k].sticky && !s_chance(5))
-            return 1;   /* held back: a long delay */
+            return 1; /* held back: a long delay */
         msg_t m = w->net[k];
         int dup = s_chance(10);
         if (dup) {
@@ -851,7 +852,8 @@ static int s_step(world_t *w, int *submissions)
         if (w->n_net > 0) {
             size_t k = s_below((unsigned)w->n_net);
             w->dropped++;
-            s_log("a message from %s to %s is lost", k_posts[w->net[k].from], k_posts[w->net[k].to]);
+            s_log("a message from %s to %s is lost", k_posts[w->net[k].from],
+                  k_posts[w->net[k].to]);
             s_net_remove(w, k);
         }
         return 1;
@@ -863,7 +865,7 @@ static int s_step(world_t *w, int *submissions)
     }
     if (r < 990)
         return s_restart(w, i, s_chance(50));
-    w->now += 5000;   /* a quiet while: retries fall due */
+    w->now += 5000; /* a quiet while: retries fall due */
     return 1;
 }
 
@@ -913,8 +915,8 @@ static int s_heal(world_t *w)
 
 /* Names the first field where a and b differ (generic over the descriptors,
  * so a field added to CaseState later is compared too). */
-static int s_diff(const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path,
-                  char *out, size_t out_len);
+static int s_diff(const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path, char *out,
+                  size_t out_len);
 
 static int s_diff_value(const ProtobufCFieldDescriptor *f, const void *va, const void *vb,
                         const char *path, char *out, size_t out_len)
@@ -996,8 +998,8 @@ static size_t s_value_size(const ProtobufCFieldDescriptor *f)
     }
 }
 
-static int s_diff(const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path,
-                  char *out, size_t out_len)
+static int s_diff(const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path, char *out,
+                  size_t out_len)
 {
     const ProtobufCMessageDescriptor *d = a->descriptor;
     for (unsigned k = 0; k < d->n_fields; k++) {
@@ -1098,7 +1100,7 @@ static void s_dump_union(int c, Valija__HistoryEntry **all, size_t n_all,
 {
     Valija__HistoryEntry **sorted = s_xrealloc(NULL, (n_all + 1) * sizeof *sorted);
     memcpy(sorted, all, n_all * sizeof *sorted);
-    for (size_t a = 1; a < n_all; a++)   /* (lamport, origin, msg_id), as the fold */
+    for (size_t a = 1; a < n_all; a++) /* (lamport, origin, msg_id), as the fold */
         for (size_t b = a; b > 0; b--) {
             const Valija__HistoryEntry *x = sorted[b - 1], *y = sorted[b];
             int cmp = x->lamport != y->lamport ? (x->lamport < y->lamport ? -1 : 1)
@@ -1117,11 +1119,11 @@ static void s_dump_union(int c, Valija__HistoryEntry **all, size_t n_all,
         char hb[33], lists[160] = "";
         size_t off = 0;
         for (size_t m = 0; u != NULL && m < u->n_share && off < sizeof lists; m++)
-            off += (size_t)snprintf(lists + off, sizeof lists - off, "%s%s", m ? "," : " share=",
-                                    u->share[m]);
+            off += (size_t)snprintf(lists + off, sizeof lists - off, "%s%s",
+                                    m ? "," : " share=", u->share[m]);
         for (size_t m = 0; u != NULL && m < u->n_co_owners && off < sizeof lists; m++)
-            off += (size_t)snprintf(lists + off, sizeof lists - off, "%s%s", m ? "," : " co=",
-                                    u->co_owners[m]);
+            off += (size_t)snprintf(lists + off, sizeof lists - off, "%s%s",
+                                    m ? "," : " co=", u->co_owners[m]);
         printf("    L%-4" PRIu64 " %-5s #%-3" PRIu64 " %s %-8s%s held by", e->lamport, e->origin,
                e->seq, s_hex(e->msg_id.data, hb), s_kind(e->kind), lists);
         for (int i = 0; i < N_POSTS; i++)
@@ -1163,8 +1165,8 @@ static void s_check_case(world_t *w, int c)
                     break;
             if (m < n_all) {
                 if (!s_same_entry(all[m], e))
-                    s_fail("case %s: %s holds message %s differently from another post",
-                           k_cases[c], k_posts[i], s_hex(e->msg_id.data, hb));
+                    s_fail("case %s: %s holds message %s differently from another post", k_cases[c],
+                           k_posts[i], s_hex(e->msg_id.data, hb));
                 continue;
             }
             all[n_all++] = hist[i][k];
@@ -1219,8 +1221,8 @@ static void s_check_case(world_t *w, int c)
                 if (memcmp(all[m]->msg_id.data, a->msg_id, VJ_MSG_ID_LEN) == 0)
                     applied = all[m]->applied;
             if (applied)
-                s_fail("case %s: %s lacks %s's update %s, which the case rules apply",
-                       k_cases[c], k_posts[i], k_posts[a->origin], s_hex(a->msg_id, hb));
+                s_fail("case %s: %s lacks %s's update %s, which the case rules apply", k_cases[c],
+                       k_posts[i], k_posts[a->origin], s_hex(a->msg_id, hb));
             else
                 w->rejected_unheld++;
         }
@@ -1228,8 +1230,7 @@ static void s_check_case(world_t *w, int c)
         Valija__CaseState *got = NULL;
         rc = s_case_at(w, i, c, &got);
         if (rc != VJ_OK) {
-            s_fail("case %s: %s cannot show the case: %s", k_cases[c], k_posts[i],
-                   vj_strerror(rc));
+            s_fail("case %s: %s cannot show the case: %s", k_cases[c], k_posts[i], vj_strerror(rc));
             continue;
         }
         uint8_t have[32];
@@ -1254,8 +1255,8 @@ static void s_check_case(world_t *w, int c)
         if (rc == VJ_OK) {
             s_strip_notes(bare);
             if (s_diff(&bare->base, &mat->base, "", what, sizeof what))
-                s_fail("case %s: %s's materialized state is stale: %s (fold vs stored)",
-                       k_cases[c], k_posts[i], what);
+                s_fail("case %s: %s's materialized state is stale: %s (fold vs stored)", k_cases[c],
+                       k_posts[i], what);
         }
         vj_codec_free((ProtobufCMessage *)bare);
         vj_codec_free((ProtobufCMessage *)mat);
