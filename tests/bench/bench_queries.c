@@ -470,8 +470,10 @@ static int s_cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* When each update is written: case c opens in the first 90% of the year,
- * its further updates follow over about a month, oldest first. */
+/* When each update is written: the cases open one after another over the
+ * year, each one's further updates follow within 45 days, oldest first, so
+ * that the last of them come just before now. */
+#define FOLLOW_MS (45LL * 86400 * 1000)
 static event_t *s_schedule(uint64_t n, uint64_t k, int64_t end_ms)
 {
     event_t *ev = calloc(n * k, sizeof *ev);
@@ -480,15 +482,15 @@ static event_t *s_schedule(uint64_t n, uint64_t k, int64_t end_ms)
         s_die("out of memory");
     int64_t start = end_ms - SPAN_MS;
     for (uint64_t c = 0; c < n; c++) {
-        int64_t open = start + (int64_t)((double)c / (double)n * 0.9 * (double)SPAN_MS) +
+        int64_t open = start + (int64_t)((double)c / (double)n * (double)(SPAN_MS - FOLLOW_MS)) -
                        (int64_t)s_pick(c, 0, 30, 3600000);
         t[0] = open;
         for (uint64_t j = 1; j < k; j++)
-            t[j] = open + 60000 + (int64_t)s_pick(c, j, 31, 45u * 86400u) * 1000;
+            t[j] = open + 60000 + (int64_t)s_pick(c, j, 31, (uint32_t)(FOLLOW_MS / 1000 - 120)) * 1000;
         qsort(t + 1, k - 1, sizeof *t, s_cmp_i64);
         for (uint64_t j = 0; j < k; j++) {
             event_t *e = &ev[c * k + j];
-            e->t_ms = t[j] < end_ms ? t[j] : end_ms - (int64_t)(k - j);
+            e->t_ms = t[j];
             e->c = (uint32_t)c;
             e->j = (uint16_t)j;
         }
@@ -887,6 +889,7 @@ int main(int argc, char **argv)
         {"list --status detained", {"list", "--status", "detained", NULL}, 0},
         {"list --facility F", {"list", "--facility", fac, NULL}, 0},
         {"list --shared-with bench-p2", {"list", "--shared-with", s_peer[1], NULL}, 0},
+        {"list --shared-with (post with none)", {"list", "--shared-with", "bench-none", NULL}, 0},
         {"list --since (last 24 h)", {"list", "--since", since, NULL}, 0},
         {"list --conflicts", {"list", "--conflicts", NULL}, 0},
         {"list --status repatriated --limit 50",
