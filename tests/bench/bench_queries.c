@@ -471,8 +471,9 @@ static int s_cmp_i64(const void *a, const void *b)
 }
 
 /* When each update is written: the cases open one after another over the
- * year, each one's further updates follow within 45 days, oldest first, so
- * that the last of them come just before now. */
+ * year, up to an hour ago; each one's further updates follow within 45 days,
+ * oldest first, or within the time left before now for the newest cases
+ * (which makes the last weeks somewhat busier than the rest of the year). */
 #define FOLLOW_MS (45LL * 86400 * 1000)
 static event_t *s_schedule(uint64_t n, uint64_t k, int64_t end_ms)
 {
@@ -482,11 +483,12 @@ static event_t *s_schedule(uint64_t n, uint64_t k, int64_t end_ms)
         s_die("out of memory");
     int64_t start = end_ms - SPAN_MS;
     for (uint64_t c = 0; c < n; c++) {
-        int64_t open = start + (int64_t)((double)c / (double)n * (double)(SPAN_MS - FOLLOW_MS)) -
+        int64_t open = start + (int64_t)((double)c / (double)n * (double)(SPAN_MS - 3600000)) -
                        (int64_t)s_pick(c, 0, 30, 3600000);
+        int64_t follow = end_ms - 60000 - open < FOLLOW_MS ? end_ms - 60000 - open : FOLLOW_MS;
         t[0] = open;
         for (uint64_t j = 1; j < k; j++)
-            t[j] = open + 60000 + (int64_t)s_pick(c, j, 31, (uint32_t)(FOLLOW_MS / 1000 - 120)) * 1000;
+            t[j] = open + 1 + (int64_t)((double)s_pick(c, j, 31, 1000000) / 1e6 * (double)follow);
         qsort(t + 1, k - 1, sizeof *t, s_cmp_i64);
         for (uint64_t j = 0; j < k; j++) {
             event_t *e = &ev[c * k + j];
@@ -880,8 +882,10 @@ int main(int argc, char **argv)
     s_start();
     printf("== valijad on that store: answering after %.2f s\n", s_now() - t0);
 
-    char since[VALIJA_TIME_TEXT_LEN], hex[VALIJA_MSGID_HEX_LEN + 1];
+    char since[VALIJA_TIME_TEXT_LEN], since_hour[VALIJA_TIME_TEXT_LEN];
+    char hex[VALIJA_MSGID_HEX_LEN + 1];
     valija_time_format(g.end_ms - 86400000, since);
+    valija_time_format(g.end_ms - 3600000, since_hour);
     valija_msgid_to_hex(g.msg_id, hex);
     const char *fac = s_facility[0];
     const query_t queries[] = {
@@ -891,6 +895,7 @@ int main(int argc, char **argv)
         {"list --shared-with bench-p2", {"list", "--shared-with", s_peer[1], NULL}, 0},
         {"list --shared-with (post with none)", {"list", "--shared-with", "bench-none", NULL}, 0},
         {"list --since (last 24 h)", {"list", "--since", since, NULL}, 0},
+        {"list --since (last hour)", {"list", "--since", since_hour, NULL}, 0},
         {"list --conflicts", {"list", "--conflicts", NULL}, 0},
         {"list --status repatriated --limit 50",
          {"list", "--status", "repatriated", "--limit", "50", NULL},
