@@ -225,7 +225,8 @@ out:
  * borrowed from u or state; *self_needed tells whether this post must be
  * added. */
 static int s_recipients(const vj_post *p, const Valija__CaseState *state,
-                        const Valija__CaseUpdate *u, const char **out, size_t *n, vj_diag *diag)
+                        const Valija__CaseUpdate *u, Valija__HistoryEntry **entries,
+                        size_t n_entries, const char **out, size_t *n, vj_diag *diag)
 {
     const char *self = s_self(p);
     size_t count = 0;
@@ -277,8 +278,42 @@ static int s_recipients(const vj_post *p, const Valija__CaseState *state,
             return VJ_E_REFUSED;
         }
     }
+    /* A change of sharing also goes to every post the case was ever shared
+     * with: a post removed earlier must learn of a post added later, because
+     * only it can re-seal its own earlier updates for the newcomer.  A share
+     * update carries nothing else (vj_post_submit checks). */
+    if (u->kind == VALIJA__UPDATE_KIND__KIND_SHARE) {
+        for (size_t e = 0; e < n_entries; e++) {
+            const Valija__CaseUpdate *past = entries[e]->update;
+            if (past == NULL || (past->kind != VALIJA__UPDATE_KIND__KIND_OPENED &&
+                                 past->kind != VALIJA__UPDATE_KIND__KIND_SHARE))
+                continue;
+            char *const *pl[3] = {past->share, past->co_owners, &entries[e]->origin};
+            size_t pn[3] = {past->n_share, past->n_co_owners, 1};
+            for (int l = 0; l < 3; l++) {
+                for (size_t i = 0; i < pn[l] && count < VJ_MAX_RECIPIENTS; i++) {
+                    int dup = 0;
+                    for (size_t k = 0; k < count && !dup; k++)
+                        dup = strcmp(out[k], pl[l][i]) == 0;
+                    /* a former post whose card was since removed cannot be
+                     * reached: it is skipped, not an error */
+                    if (!dup && vj_keyring_find(p->kr, pl[l][i]) != NULL)
+                        out[count++] = pl[l][i];
+                }
+            }
+        }
+    }
     *n = count;
     return VJ_OK;
+}
+
+/* True if a share update carries anything but its lists. */
+static int s_share_carries_content(const Valija__CaseUpdate *u)
+{
+    return (u->status != NULL && u->status[0] != '\0') ||
+           (u->facility != NULL && u->facility[0] != '\0') ||
+           (u->note != NULL && u->note[0] != '\0') || u->person != NULL ||
+           u->representation != NULL || u->visit != NULL || u->n_links > 0;
 }
 
 static void s_free_seen(Valija__CaseUpdate *u)
@@ -329,12 +364,19 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
 
     const char *recipients[VJ_MAX_RECIPIENTS];
     size_t n_recipients = 0;
-    ret = s_recipients(p, state, u, recipients, &n_recipients, diag);
+    if (u->kind == VALIJA__UPDATE_KIND__KIND_SHARE && s_share_carries_content(u)) {
+        vj_diag_set(diag, "a share update carries only the share and co-owner lists (it also "
+                          "goes to posts the case was shared with before); send other changes "
+                          "in an update of their own");
+        ret = VJ_E_PARSE;
+        goto out;
+    }
+    /* The case's events: who it was ever shared with, and what this post
+     * had seen of it when it wrote (for conflicts). */
+    ret = vj_store_history(p->st, u->case_id, &entries, &n_entries);
     if (ret != VJ_OK)
         goto out;
-
-    /* What this post had seen of the case when it wrote: for conflicts. */
-    ret = vj_store_history(p->st, u->case_id, &entries, &n_entries);
+    ret = s_recipients(p, state, u, entries, n_entries, recipients, &n_recipients, diag);
     if (ret != VJ_OK)
         goto out;
     s_free_seen(u);

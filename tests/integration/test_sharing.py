@@ -45,8 +45,18 @@ with Federation(["mx-a", "sv-b", "gt-c"]) as fed:
     # Narrowing: gt-c keeps what it has, and gets nothing new.
     rc, out, err = a.valija("submit", "--case", "S-1", "--kind", "share", "--share", "sv-b")
     t.check(rc == 0 and "recall" in err, "narrowing works and says nothing can be recalled")
+    narrow = out.strip()
     a.submit("--case", "S-1", "--note", "after narrowing")
     wait_until(lambda: len(b.history("S-1")) == 9, what="sv-b gets the later updates")
-    t.check(len(c.history("S-1")) == 7, "gt-c gets nothing after it was removed")
+    wait_until(lambda: len(c.history("S-1")) == 8, what="gt-c learns it was removed")
+    hc = c.history("S-1")
+    t.check(hc[-1]["msg_id"] == narrow and hc[-1]["kind"] == "share",
+            "gt-c receives only the share update that removed it (who the case is shared with)")
+    t.check(all(e.get("note") != "after narrowing" for e in hc),
+            "gt-c gets no update of the case after it was removed")
+    rc, out, err = a.valija("submit", "--case", "S-1", "--kind", "share", "--share", "sv-b",
+                            "--note", "also a note")
+    t.check(rc == 65 and "only the share" in err,
+            "a share update may carry nothing but the lists (it goes to former posts too)")
     t.check("gt-c" not in a.json("case", "S-1")["shared_with"], "the case no longer lists gt-c")
 t.done()

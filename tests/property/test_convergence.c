@@ -1333,10 +1333,10 @@ static int s_parse_u64(const char *s, uint64_t *v)
 
 int main(int argc, char **argv)
 {
-    /* CI: fixed seeds; each one converged when it was added.  Seed 2 is
-     * left out while a known gap stands (tests/property/meson.build runs it
-     * with --expect-divergence). */
-    static const uint64_t ci_seeds[] = {3, 4, 6, 7, 777, 0xfeedfaceULL};
+    /* CI: fixed seeds; each one converged when it was added.  Seeds 2 and
+     * 1010 once showed a post removed from a case missing a later widening
+     * (fixed: share updates also go to every post ever shared on the case). */
+    static const uint64_t ci_seeds[] = {2, 3, 4, 6, 7, 777, 1010, 0xfeedfaceULL};
     uint64_t seed = 0, n_seeds = 0, base = 0, ops = 300;
     int have_seed = 0, have_seeds = 0, have_base = 0, quiet = 0, expect = 0;
     for (int a = 1; a < argc; a++) {
