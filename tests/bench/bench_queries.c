@@ -45,8 +45,8 @@
 #include "vj_post.h"
 #include "vj_store.h"
 
-#define TX_UPDATES 256       /* updates per store transaction, as valijad's turns */
-#define RUNS 5               /* timed runs per query, after one warm-up */
+#define TX_UPDATES 256 /* updates per store transaction, as valijad's turns */
+#define RUNS 5         /* timed runs per query, after one warm-up */
 #define SPAN_MS (365LL * 86400 * 1000)
 #define N_FACILITIES 50
 
@@ -204,39 +204,42 @@ static void s_make_post(vj_identity *self, vj_identity *const peers[2])
              "  { name = \"%s\"; endpoint = \"tcp://127.0.0.1:%d\"; card = \"peers/%s.card\"; }\n"
              ");\n"
              "limits = { max_message_bytes = 1048576; retry_max_seconds = 10; };\n",
-             s_post, s_post, s_free_port(), s_post, s_peer[0], s_free_port(), s_peer[0],
-             s_peer[1], s_free_port(), s_peer[1]);
+             s_post, s_post, s_free_port(), s_post, s_peer[0], s_free_port(), s_peer[0], s_peer[1],
+             s_free_port(), s_peer[1]);
     s_write(s_q.config, text);
 }
 
 /* ---------- what the cases say ---------- */
 
 static const char *const s_first[] = {
-    "Maria", "Jose", "Ana", "Juan", "Rosa", "Luis", "Carmen", "Carlos", "Elena", "Miguel",
-    "Lucia", "Jorge", "Sofia", "Pedro", "Isabel", "Manuel", "Gabriela", "Francisco", "Daniela",
-    "Oscar", "Valeria", "Ricardo", "Paola", "Fernando", "Ximena", "Mario", "Andrea", "Hector",
-    "Camila", "Rafael", "Yesenia", "Edgar"};
+    "Maria",    "Jose",      "Ana",     "Juan",   "Rosa",    "Luis",    "Carmen",  "Carlos",
+    "Elena",    "Miguel",    "Lucia",   "Jorge",  "Sofia",   "Pedro",   "Isabel",  "Manuel",
+    "Gabriela", "Francisco", "Daniela", "Oscar",  "Valeria", "Ricardo", "Paola",   "Fernando",
+    "Ximena",   "Mario",     "Andrea",  "Hector", "Camila",  "Rafael",  "Yesenia", "Edgar"};
 static const char *const s_last[] = {
-    "Garcia", "Hernandez", "Lopez", "Martinez", "Gonzalez", "Rodriguez", "Perez", "Sanchez",
-    "Ramirez", "Flores", "Cruz", "Morales", "Reyes", "Gutierrez", "Ortiz", "Castillo", "Chavez",
-    "Ramos", "Mendoza", "Ruiz", "Alvarez", "Jimenez", "Vasquez", "Aguilar", "Castro", "Romero",
-    "Herrera", "Medina", "Rivera", "Vargas", "Mejia", "Orellana"};
+    "Garcia",  "Hernandez", "Lopez",   "Martinez", "Gonzalez", "Rodriguez", "Perez",   "Sanchez",
+    "Ramirez", "Flores",    "Cruz",    "Morales",  "Reyes",    "Gutierrez", "Ortiz",   "Castillo",
+    "Chavez",  "Ramos",     "Mendoza", "Ruiz",     "Alvarez",  "Jimenez",   "Vasquez", "Aguilar",
+    "Castro",  "Romero",    "Herrera", "Medina",   "Rivera",   "Vargas",    "Mejia",   "Orellana"};
 static const char *const s_nat[] = {"MX", "GT", "HN", "SV", "NI", "CO", "VE", "EC", "CU", "HT"};
 static const char *const s_place[] = {
-    "Port Isabel", "El Paso", "Otero", "Eloy", "La Palma", "Adelanto", "Stewart", "Krome",
-    "Pine Prairie", "Jena", "Dilley", "Karnes", "Laredo", "Pearsall", "Conroe", "Houston",
-    "Tacoma", "Aurora", "Elizabeth", "Batavia", "Florence", "Calexico", "Imperial",
-    "San Diego", "Torrance"};
+    "Port Isabel", "El Paso",      "Otero",     "Eloy",    "La Palma",  "Adelanto", "Stewart",
+    "Krome",       "Pine Prairie", "Jena",      "Dilley",  "Karnes",    "Laredo",   "Pearsall",
+    "Conroe",      "Houston",      "Tacoma",    "Aurora",  "Elizabeth", "Batavia",  "Florence",
+    "Calexico",    "Imperial",     "San Diego", "Torrance"};
 static const char *const s_kind[] = {"Service Processing Center", "Detention Facility"};
-static const char *const s_org[] = {"Catholic Legal Services", "RAICES", "Florence Project",
-                                    "Al Otro Lado", "Kids in Need of Defense", "Pro bono counsel"};
+static const char *const s_org[] = {"Catholic Legal Services", "RAICES",
+                                    "Florence Project",        "Al Otro Lado",
+                                    "Kids in Need of Defense", "Pro bono counsel"};
 static const char *const s_words[] = {
-    "consular", "interview", "held", "hearing", "scheduled", "relatives", "contacted", "phone",
-    "call", "documents", "requested", "birth", "certificate", "passport", "issued", "travel",
-    "medical", "attention", "provided", "family", "located", "shelter", "transfer", "pending",
-    "bond", "hearing", "judge", "asylum", "claim", "credible", "fear", "interview", "officer",
-    "visited", "detainee", "reports", "conditions", "adequate", "request", "follow", "up",
-    "next", "week", "with", "the", "and", "of", "to", "a", "in"};
+    "consular", "interview",  "held",      "hearing",   "scheduled", "relatives",   "contacted",
+    "phone",    "call",       "documents", "requested", "birth",     "certificate", "passport",
+    "issued",   "travel",     "medical",   "attention", "provided",  "family",      "located",
+    "shelter",  "transfer",   "pending",   "bond",      "hearing",   "judge",       "asylum",
+    "claim",    "credible",   "fear",      "interview", "officer",   "visited",     "detainee",
+    "reports",  "conditions", "adequate",  "request",   "follow",    "up",          "next",
+    "week",     "with",       "the",       "and",       "of",        "to",          "a",
+    "in"};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static char s_facility[N_FACILITIES][80];
@@ -304,8 +307,7 @@ typedef struct {
     Valija__CaseLink *links[2];
     char *share[2];
     char *co_owners[1];
-    char case_id[32], name[80], dob[40], doc[24], anum[24], visitor[80], rep_name[80],
-        contact[40];
+    char case_id[32], name[80], dob[40], doc[24], anum[24], visitor[80], rep_name[80], contact[40];
     char linked[2][32];
     char note[700];
 } update_buf;
@@ -512,9 +514,9 @@ static void s_free_seen(Valija__CaseUpdate *u)
 }
 
 typedef struct {
-    char case_id[32];        /* a child of a family in the middle of the store */
+    char case_id[32]; /* a child of a family in the middle of the store */
     char parent_id[32];
-    uint8_t msg_id[VJ_MSG_ID_LEN];   /* its last update */
+    uint8_t msg_id[VJ_MSG_ID_LEN]; /* its last update */
     int64_t end_ms;
     double seconds;
 } generated;
@@ -532,7 +534,7 @@ static void s_generate(vj_keyring *kr, uint64_t n, uint64_t k, generated *g)
         s_die("vj_post_new");
     g->end_ms = s_wall_ms() - 60000;
     event_t *ev = s_schedule(n, k, g->end_ms);
-    uint64_t pick = n / 2 - n / 2 % 12 + 1;   /* the first child of a family */
+    uint64_t pick = n / 2 - n / 2 % 12 + 1; /* the first child of a family */
     s_case_id(pick, g->case_id, sizeof g->case_id);
     s_case_id(pick - 1, g->parent_id, sizeof g->parent_id);
     update_buf *b = malloc(sizeof *b);
@@ -554,8 +556,8 @@ static void s_generate(vj_keyring *kr, uint64_t n, uint64_t k, generated *g)
         if (rc != VJ_OK) {
             vj_store_rollback_to(st);
             vj_post_events_truncate(post, before);
-            fprintf(stderr, "bench_queries: update %u of %s: %s: %s\n", (unsigned)e->j,
-                    b->case_id, vj_strerror(rc), diag.text[0] ? diag.text : vj_store_last_error(st));
+            fprintf(stderr, "bench_queries: update %u of %s: %s: %s\n", (unsigned)e->j, b->case_id,
+                    vj_strerror(rc), diag.text[0] ? diag.text : vj_store_last_error(st));
             s_die("a generated update was refused");
         }
         if (vj_store_release(st) != VJ_OK)
@@ -574,9 +576,8 @@ static void s_generate(vj_keyring *kr, uint64_t n, uint64_t k, generated *g)
         }
         if ((i + 1) % step == 0) {
             double now = s_now();
-            printf("  %llu updates (%.0f%%), %.0f updates/s lately\n",
-                   (unsigned long long)(i + 1), 100.0 * (double)(i + 1) / (double)total,
-                   (double)step / (now - t_last));
+            printf("  %llu updates (%.0f%%), %.0f updates/s lately\n", (unsigned long long)(i + 1),
+                   100.0 * (double)(i + 1) / (double)total, (double)step / (now - t_last));
             t_last = now;
         }
     }
@@ -754,7 +755,7 @@ static int s_cmp_double(const void *a, const void *b)
 typedef struct {
     const char *name;
     const char *args[8];
-    int optional;   /* may be missing from this build: skipped with a note */
+    int optional; /* may be missing from this build: skipped with a note */
 } query_t;
 
 static double s_slowest_median = 0;
@@ -762,7 +763,7 @@ static double s_slowest_median = 0;
 static void s_time_query(const query_t *q)
 {
     cli_run r = {0};
-    s_cli(q->args, &r);   /* warm-up */
+    s_cli(q->args, &r); /* warm-up */
     if (r.code != 0) {
         if (q->optional)
             printf("%-38s skipped: not answered by this build (exit %d: %s)\n", q->name, r.code,
@@ -813,8 +814,7 @@ int main(int argc, char **argv)
 {
     uint64_t n = 100000, k = 10;
     if (argc < 3) {
-        fprintf(stderr,
-                "usage: bench_queries VALIJAD VALIJA [--cases N] [--updates-per-case K]\n");
+        fprintf(stderr, "usage: bench_queries VALIJAD VALIJA [--cases N] [--updates-per-case K]\n");
         return 64;
     }
     s_valijad = argv[1];
