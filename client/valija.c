@@ -27,7 +27,7 @@
 #define VALIJA_CLI_VERSION "unknown"
 #endif
 
-#define S_LINE_MAX (1024 * 1024)   /* bytes of one JSON line of submit - */
+#define S_LINE_MAX (1024 * 1024) /* bytes of one JSON line of submit - */
 
 typedef struct {
     const char *verb;
@@ -56,7 +56,8 @@ static void s_err(const s_ctx *ctx, const char *fmt, ...)
 }
 
 /* A usage error: says what, and where help is. */
-static int s_usage_err(const s_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_usage_err(const s_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int s_usage_err(const s_ctx *ctx, const char *fmt, ...)
 {
@@ -75,15 +76,24 @@ static int s_usage_err(const s_ctx *ctx, const char *fmt, ...)
 static int s_exit_code(valija_err err)
 {
     switch (err) {
-    case VALIJA_OK: return EX_OK;
-    case VALIJA_NOT_FOUND: return 1;
-    case VALIJA_BAD_REQUEST: return EX_DATAERR;
-    case VALIJA_REFUSED: return EX_NOPERM;
-    case VALIJA_INTERNAL: return EX_SOFTWARE;
-    case VALIJA_VERSION: return EX_PROTOCOL;
-    case VALIJA_UNREACHABLE: return EX_UNAVAILABLE;
-    case VALIJA_NOMEM: return EX_OSERR;
-    case VALIJA_INVALID: return EX_DATAERR;
+    case VALIJA_OK:
+        return EX_OK;
+    case VALIJA_NOT_FOUND:
+        return 1;
+    case VALIJA_BAD_REQUEST:
+        return EX_DATAERR;
+    case VALIJA_REFUSED:
+        return EX_NOPERM;
+    case VALIJA_INTERNAL:
+        return EX_SOFTWARE;
+    case VALIJA_VERSION:
+        return EX_PROTOCOL;
+    case VALIJA_UNREACHABLE:
+        return EX_UNAVAILABLE;
+    case VALIJA_NOMEM:
+        return EX_OSERR;
+    case VALIJA_INVALID:
+        return EX_DATAERR;
     }
     return EX_SOFTWARE;
 }
@@ -111,7 +121,8 @@ static int s_connect(s_ctx *ctx)
     valija_err err = valija_open(ctx->socket, &ctx->conn);
     if (err == VALIJA_INVALID) {
         const char *ep = ctx->socket != NULL ? ctx->socket : getenv("VALIJA_SOCKET");
-        return s_usage_err(ctx, "'%s' is not a valid endpoint (ipc://PATH, at most 107 bytes, "
+        return s_usage_err(ctx,
+                           "'%s' is not a valid endpoint (ipc://PATH, at most 107 bytes, "
                            "or tcp://HOST:PORT)",
                            ep != NULL ? ep : "");
     }
@@ -227,9 +238,10 @@ static json_t *s_jperson(const valija_person *p)
     json_object_set_new(o, "nationality", s_jstr(p->nationality));
     json_object_set_new(o, "document", s_jstr(p->document));
     json_object_set_new(o, "alien_number", s_jstr(p->alien_number));
-    json_object_set_new(o, "minor", p->minor == VALIJA_MINOR_UNKNOWN
-                                        ? json_null()
-                                        : json_boolean(p->minor == VALIJA_MINOR_YES));
+    json_object_set_new(o, "minor",
+                        p->minor == VALIJA_MINOR_UNKNOWN
+                            ? json_null()
+                            : json_boolean(p->minor == VALIJA_MINOR_YES));
     return o;
 }
 
@@ -332,16 +344,16 @@ static json_t *s_jentry(const valija_history_entry *e)
     json_object_set_new(o, "status", u != NULL ? s_jopt(u->status) : json_null());
     json_object_set_new(o, "facility", u != NULL ? s_jopt(u->facility) : json_null());
     json_object_set_new(o, "note", u != NULL ? s_jopt(u->note) : json_null());
-    json_object_set_new(o, "share", u != NULL && u->n_share > 0 ? s_jstrings(u->share, u->n_share)
-                                                                 : json_null());
-    json_object_set_new(o, "co_owners", u != NULL && u->n_co_owners > 0
-                                            ? s_jstrings(u->co_owners, u->n_co_owners)
-                                            : json_null());
+    json_object_set_new(
+        o, "share", u != NULL && u->n_share > 0 ? s_jstrings(u->share, u->n_share) : json_null());
+    json_object_set_new(o, "co_owners",
+                        u != NULL && u->n_co_owners > 0 ? s_jstrings(u->co_owners, u->n_co_owners)
+                                                        : json_null());
     json_object_set_new(o, "person", u != NULL ? s_jperson(u->person) : json_null());
     json_object_set_new(o, "representation", u != NULL ? s_jrepr(u->representation) : json_null());
     json_object_set_new(o, "visit", u != NULL ? s_jvisit(u->visit) : json_null());
-    json_object_set_new(o, "links", u != NULL && u->n_links > 0 ? s_jlinks(u->links, u->n_links)
-                                                                 : json_null());
+    json_object_set_new(o, "links",
+                        u != NULL && u->n_links > 0 ? s_jlinks(u->links, u->n_links) : json_null());
     return o;
 }
 
@@ -512,7 +524,9 @@ enum { S_OPT_SOCKET = 1000, S_OPT_JSON, S_OPT_HELP };
 
 #define S_COMMON_OPTIONS                                                                           \
     {"socket", required_argument, NULL, S_OPT_SOCKET}, {"json", no_argument, NULL, S_OPT_JSON},    \
-        {"help", no_argument, NULL, 'h'}
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 /* Handles --socket and --json; returns 1 if c was one of them. */
 static int s_common_opt(s_ctx *ctx, int c)
@@ -665,7 +679,7 @@ static int s_submit_all(s_ctx *ctx, s_upd *x, size_t n)
 {
     int code = EX_OSERR;
     valija_update *ups = calloc(n, sizeof *ups);
-    uint8_t (*ids)[VALIJA_MSGID_LEN] = calloc(n, sizeof *ids);
+    uint8_t(*ids)[VALIJA_MSGID_LEN] = calloc(n, sizeof *ids);
     if (ups == NULL || ids == NULL) {
         s_err(ctx, "out of memory");
         goto out;
@@ -680,15 +694,16 @@ static int s_submit_all(s_ctx *ctx, s_upd *x, size_t n)
     if (err != VALIJA_OK) {
         code = s_fail(ctx, err);
         if (done > 0)
-            s_err(ctx, "%zu of %zu updates were submitted before the failure (their ids are on "
+            s_err(ctx,
+                  "%zu of %zu updates were submitted before the failure (their ids are on "
                   "standard output); the rest were not",
                   done, n);
         goto out;
     }
     /* Say it plainly where it matters: sharing cannot be undone. */
     for (size_t i = 0; i < n; i++) {
-        if (ups[i].n_share > 0 && (ups[i].kind == VALIJA_KIND_SHARE ||
-                                   ups[i].kind == VALIJA_KIND_UNSPECIFIED)) {
+        if (ups[i].n_share > 0 &&
+            (ups[i].kind == VALIJA_KIND_SHARE || ups[i].kind == VALIJA_KIND_UNSPECIFIED)) {
             s_err(ctx, "note: a post removed from the share list gets no further updates, but "
                        "keeps what it already received; nothing can be recalled");
             break;
@@ -748,7 +763,8 @@ static int s_jkeys(const s_ctx *ctx, size_t line, json_t *obj, const char *where
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         (void)v;
         bool ok = false;
         for (size_t i = 0; allowed[i] != NULL && !ok; i++)
@@ -767,8 +783,8 @@ static int s_jkeys(const s_ctx *ctx, size_t line, json_t *obj, const char *where
 }
 
 /* share or co_owners: an array of strings or one comma-separated string. */
-static int s_jget_posts(const s_ctx *ctx, size_t line, json_t *obj, const char *key,
-                        char **buf, const char ***list, size_t *n)
+static int s_jget_posts(const s_ctx *ctx, size_t line, json_t *obj, const char *key, char **buf,
+                        const char ***list, size_t *n)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL || json_is_null(v))
@@ -800,10 +816,10 @@ static int s_jget_posts(const s_ctx *ctx, size_t line, json_t *obj, const char *
 
 static int s_parse_line(const s_ctx *ctx, size_t line, const char *text, size_t len, s_upd *x)
 {
-    static const char *const top_keys[] = {"case", "kind", "at", "status", "facility",
-                                           "note", "share", "co_owners", "person",
-                                           "representation", "visit", "links", NULL};
-    static const char *const person_keys[] = {"name", "dob", "nationality", "document",
+    static const char *const top_keys[] = {
+        "case",   "kind",           "at",    "status", "facility", "note", "share", "co_owners",
+        "person", "representation", "visit", "links",  NULL};
+    static const char *const person_keys[] = {"name",         "dob",   "nationality", "document",
                                               "alien_number", "minor", NULL};
     static const char *const repr_keys[] = {"name", "organization", "contact", NULL};
     static const char *const visit_keys[] = {"visitor", "at", NULL};
@@ -833,7 +849,8 @@ static int s_parse_line(const s_ctx *ctx, size_t line, const char *text, size_t 
     if ((code = s_jget_str(ctx, line, o, "kind", "kind", &kind)) != EX_OK)
         return code;
     if (kind != NULL && valija_kind_from_name(kind, &x->u.kind) != VALIJA_OK)
-        return s_jfail(ctx, line, "'kind' must be one of opened, status, location, visit, "
+        return s_jfail(ctx, line,
+                       "'kind' must be one of opened, status, location, visit, "
                        "representation, note, link, share, closed");
     if ((code = s_jget_posts(ctx, line, o, "share", &x->share_buf, &x->share, &x->u.n_share)) !=
             EX_OK ||
@@ -851,8 +868,8 @@ static int s_parse_line(const s_ctx *ctx, size_t line, const char *text, size_t 
                 EX_OK ||
             (code = s_jget_str(ctx, line, p, "nationality", "person.nationality",
                                &x->person.nationality)) != EX_OK ||
-            (code = s_jget_str(ctx, line, p, "document", "person.document",
-                               &x->person.document)) != EX_OK ||
+            (code = s_jget_str(ctx, line, p, "document", "person.document", &x->person.document)) !=
+                EX_OK ||
             (code = s_jget_str(ctx, line, p, "alien_number", "person.alien_number",
                                &x->person.alien_number)) != EX_OK)
             return code;
@@ -939,7 +956,7 @@ static int s_submit_stdin(s_ctx *ctx)
         while (k < (size_t)len && strchr(" \t\r\n", line[k]) != NULL)
             k++;
         if (k == (size_t)len)
-            continue;   /* blank line */
+            continue; /* blank line */
         if (n == cap) {
             size_t ncap = cap > 0 ? cap * 2 : 64;
             s_upd *grown = realloc(ups, ncap * sizeof *grown);
@@ -994,8 +1011,26 @@ static int s_parse_minor(const char *s, valija_minor *m)
 static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
 {
     enum {
-        O_CASE = 1, O_KIND, O_AT, O_STATUS, O_FACILITY, O_NOTE, O_SHARE, O_CO, O_NAME, O_DOB,
-        O_NAT, O_DOC, O_ANUM, O_MINOR, O_REP, O_ORG, O_CONTACT, O_VISITOR, O_VISIT_AT, O_LINK,
+        O_CASE = 1,
+        O_KIND,
+        O_AT,
+        O_STATUS,
+        O_FACILITY,
+        O_NOTE,
+        O_SHARE,
+        O_CO,
+        O_NAME,
+        O_DOB,
+        O_NAT,
+        O_DOC,
+        O_ANUM,
+        O_MINOR,
+        O_REP,
+        O_ORG,
+        O_CONTACT,
+        O_VISITOR,
+        O_VISIT_AT,
+        O_LINK,
     };
     static const struct option opts[] = {
         {"case", required_argument, NULL, O_CASE},
@@ -1036,11 +1071,13 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
         }
         any_field = true;
         switch (c) {
-        case O_CASE: x.u.case_id = optarg; break;
+        case O_CASE:
+            x.u.case_id = optarg;
+            break;
         case O_KIND:
             if (valija_kind_from_name(optarg, &x.u.kind) != VALIJA_OK) {
                 code = s_usage_err(ctx, "--kind must be one of opened, status, location, visit, "
-                                   "representation, note, link, share, closed");
+                                        "representation, note, link, share, closed");
                 goto out;
             }
             break;
@@ -1050,9 +1087,15 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
                 goto out;
             }
             break;
-        case O_STATUS: x.u.status = optarg; break;
-        case O_FACILITY: x.u.facility = optarg; break;
-        case O_NOTE: x.u.note = optarg; break;
+        case O_STATUS:
+            x.u.status = optarg;
+            break;
+        case O_FACILITY:
+            x.u.facility = optarg;
+            break;
+        case O_NOTE:
+            x.u.note = optarg;
+            break;
         case O_SHARE:
         case O_CO: {
             bool share = c == O_SHARE;
@@ -1071,11 +1114,26 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
             }
             break;
         }
-        case O_NAME: x.person.name = optarg; has_person = true; break;
-        case O_DOB: x.person.date_of_birth = optarg; has_person = true; break;
-        case O_NAT: x.person.nationality = optarg; has_person = true; break;
-        case O_DOC: x.person.document = optarg; has_person = true; break;
-        case O_ANUM: x.person.alien_number = optarg; has_person = true; break;
+        case O_NAME:
+            x.person.name = optarg;
+            has_person = true;
+            break;
+        case O_DOB:
+            x.person.date_of_birth = optarg;
+            has_person = true;
+            break;
+        case O_NAT:
+            x.person.nationality = optarg;
+            has_person = true;
+            break;
+        case O_DOC:
+            x.person.document = optarg;
+            has_person = true;
+            break;
+        case O_ANUM:
+            x.person.alien_number = optarg;
+            has_person = true;
+            break;
         case O_MINOR:
             if (!s_parse_minor(optarg, &x.person.minor)) {
                 code = s_usage_err(ctx, "--minor must be yes or no");
@@ -1083,10 +1141,22 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
             }
             has_person = true;
             break;
-        case O_REP: x.repr.name = optarg; has_repr = true; break;
-        case O_ORG: x.repr.organization = optarg; has_repr = true; break;
-        case O_CONTACT: x.repr.contact = optarg; has_repr = true; break;
-        case O_VISITOR: x.visit.visitor = optarg; has_visit = true; break;
+        case O_REP:
+            x.repr.name = optarg;
+            has_repr = true;
+            break;
+        case O_ORG:
+            x.repr.organization = optarg;
+            has_repr = true;
+            break;
+        case O_CONTACT:
+            x.repr.contact = optarg;
+            has_repr = true;
+            break;
+        case O_VISITOR:
+            x.visit.visitor = optarg;
+            has_visit = true;
+            break;
         case O_VISIT_AT:
             if (valija_time_parse(optarg, &x.visit.at_ms) != VALIJA_OK) {
                 code = s_usage_err(ctx, "--visit-at must be a time such as 2026-11-28T01:14:28Z");
@@ -1098,7 +1168,8 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
             char *colon = strchr(optarg, ':');
             valija_relation rel;
             if (colon == NULL) {
-                code = s_usage_err(ctx, "--link must be RELATION:CASEID, e.g. child:MX-2018-000124");
+                code =
+                    s_usage_err(ctx, "--link must be RELATION:CASEID, e.g. child:MX-2018-000124");
                 goto out;
             }
             *colon = '\0';
@@ -1113,7 +1184,9 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
             }
             break;
         }
-        default: code = s_bad_opt(ctx, argc, argv); goto out;
+        default:
+            code = s_bad_opt(ctx, argc, argv);
+            goto out;
         }
     }
     if (optind < argc) {
@@ -1123,7 +1196,7 @@ static int s_cmd_submit(s_ctx *ctx, int argc, char **argv)
         }
         if (any_field || optind + 1 < argc) {
             code = s_usage_err(ctx, "'-' reads every update from standard input; give no other "
-                               "update options or arguments");
+                                    "update options or arguments");
             goto out;
         }
         code = s_submit_stdin(ctx);
@@ -1163,8 +1236,8 @@ static json_t *s_jmember(const valija_family_member *m)
     return o;
 }
 
-#define S_FAMILY_HEADER "%-24s %-9s %-16s %-24s %-16s %s\n", "CASE", "RELATION", "STATUS", \
-    "FACILITY", "OWNER", "NAME"
+#define S_FAMILY_HEADER                                                                            \
+    "%-24s %-9s %-16s %-24s %-16s %s\n", "CASE", "RELATION", "STATUS", "FACILITY", "OWNER", "NAME"
 
 /* One member as a table row, after indent. */
 static void s_print_member(const char *indent, const valija_family_member *m)
@@ -1382,9 +1455,15 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
         if (s_common_opt(ctx, c))
             continue;
         switch (c) {
-        case 'h': fputs(s_list_usage, stdout); return EX_OK;
-        case O_STATUS: f.status = optarg; break;
-        case O_FACILITY: f.facility = optarg; break;
+        case 'h':
+            fputs(s_list_usage, stdout);
+            return EX_OK;
+        case O_STATUS:
+            f.status = optarg;
+            break;
+        case O_FACILITY:
+            f.facility = optarg;
+            break;
         case O_SHARED:
             if (!valija_post_name_is_valid(optarg))
                 return s_usage_err(ctx, "--shared-with must be a post name (a-z, 0-9 and '-')");
@@ -1393,10 +1472,14 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
         case O_SINCE:
             if (valija_time_parse(optarg, &f.updated_since_ms) != VALIJA_OK)
                 return s_usage_err(ctx, "--since must be a time such as 2026-11-28T01:14:28Z "
-                                   "or a date");
+                                        "or a date");
             break;
-        case O_CONFLICTS: f.conflicts_only = true; break;
-        case O_SEPARATED: f.separated_only = true; break;
+        case O_CONFLICTS:
+            f.conflicts_only = true;
+            break;
+        case O_SEPARATED:
+            f.separated_only = true;
+            break;
         case O_LIMIT: {
             char *end;
             errno = 0;
@@ -1407,7 +1490,8 @@ static int s_cmd_list(s_ctx *ctx, int argc, char **argv)
             f.limit = (uint32_t)v;
             break;
         }
-        default: return s_bad_opt(ctx, argc, argv);
+        default:
+            return s_bad_opt(ctx, argc, argv);
         }
     }
     if (optind < argc)
@@ -1678,7 +1762,7 @@ static int s_cmd_watch(s_ctx *ctx, int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;   /* no SA_RESTART: the wait must wake up */
+    sa.sa_flags = 0; /* no SA_RESTART: the wait must wake up */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     s_watch_state w = {ctx, 0};

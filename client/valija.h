@@ -37,27 +37,27 @@ extern "C" {
 #define VALIJA_MUST_CHECK
 #endif
 
-#define VALIJA_MSGID_LEN 16          /* bytes of a message id */
-#define VALIJA_MSGID_HEX_LEN 32      /* its text form: lowercase hex, without NUL */
-#define VALIJA_TIME_TEXT_LEN 25      /* "2026-11-28T01:14:28.123Z" and its NUL */
-#define VALIJA_SUBMIT_CHUNK 256      /* updates per request; valija_submit splits */
+#define VALIJA_MSGID_LEN 16     /* bytes of a message id */
+#define VALIJA_MSGID_HEX_LEN 32 /* its text form: lowercase hex, without NUL */
+#define VALIJA_TIME_TEXT_LEN 25 /* "2026-11-28T01:14:28.123Z" and its NUL */
+#define VALIJA_SUBMIT_CHUNK 256 /* updates per request; valija_submit splits */
 #define VALIJA_DEFAULT_SOCKET "ipc:///run/valija/valijad.sock"
 #define VALIJA_DEFAULT_TIMEOUT_MS 30000
 
 typedef enum {
     VALIJA_OK = 0,
-    VALIJA_NOT_FOUND,     /* no such case or message */
-    VALIJA_BAD_REQUEST,   /* the daemon found the request malformed or invalid */
-    VALIJA_REFUSED,       /* valid, but the case rules forbid it */
-    VALIJA_INTERNAL,      /* the daemon failed, or sent a reply that makes no sense */
-    VALIJA_VERSION,       /* the daemon speaks another client protocol version */
-    VALIJA_UNREACHABLE,   /* no daemon, no answer in time, or it went away */
+    VALIJA_NOT_FOUND,   /* no such case or message */
+    VALIJA_BAD_REQUEST, /* the daemon found the request malformed or invalid */
+    VALIJA_REFUSED,     /* valid, but the case rules forbid it */
+    VALIJA_INTERNAL,    /* the daemon failed, or sent a reply that makes no sense */
+    VALIJA_VERSION,     /* the daemon speaks another client protocol version */
+    VALIJA_UNREACHABLE, /* no daemon, no answer in time, or it went away */
     VALIJA_NOMEM,
-    VALIJA_INVALID,       /* an argument was rejected before anything was sent */
+    VALIJA_INVALID, /* an argument was rejected before anything was sent */
 } valija_err;
 
 typedef enum {
-    VALIJA_KIND_UNSPECIFIED = 0,   /* the daemon infers the kind */
+    VALIJA_KIND_UNSPECIFIED = 0, /* the daemon infers the kind */
     VALIJA_KIND_OPENED,
     VALIJA_KIND_STATUS,
     VALIJA_KIND_LOCATION,
@@ -77,22 +77,22 @@ typedef enum {
 
 typedef enum {
     VALIJA_LINK_UNSPECIFIED = 0,
-    VALIJA_LINK_PARENT,    /* the linked case is this case's parent */
-    VALIJA_LINK_CHILD,     /* the linked case is this case's child */
+    VALIJA_LINK_PARENT, /* the linked case is this case's parent */
+    VALIJA_LINK_CHILD,  /* the linked case is this case's child */
     VALIJA_LINK_SIBLING,
 } valija_relation;
 
 typedef struct {
     const char *name;
-    const char *date_of_birth;   /* YYYY-MM-DD */
-    const char *nationality;     /* ISO 3166-1 alpha-2 or alpha-3 */
+    const char *date_of_birth; /* YYYY-MM-DD */
+    const char *nationality;   /* ISO 3166-1 alpha-2 or alpha-3 */
     const char *document;
     const char *alien_number;
     valija_minor minor;
 } valija_person;
 
 typedef struct {
-    const char *name;            /* the representative */
+    const char *name; /* the representative */
     const char *organization;
     const char *contact;
 } valija_representation;
@@ -111,13 +111,13 @@ typedef struct {
  * NULL / 0 (strings may be NULL or ""); the daemon fills the Lamport time and
  * what it had seen.  In a history entry the library fills it from the daemon. */
 typedef struct {
-    const char *case_id;          /* required: 1..64 of [A-Za-z0-9._-] */
+    const char *case_id; /* required: 1..64 of [A-Za-z0-9._-] */
     valija_kind kind;
-    int64_t at_ms;                /* when the officer recorded it; 0: now (daemon) */
+    int64_t at_ms; /* when the officer recorded it; 0: now (daemon) */
     const char *status;
     const char *facility;
     const char *note;
-    const char *const *share;     /* the full share list after this update */
+    const char *const *share; /* the full share list after this update */
     size_t n_share;
     const char *const *co_owners; /* the full co-owner list after this update */
     size_t n_co_owners;
@@ -132,7 +132,7 @@ typedef struct {
     const char *origin;
     int64_t at_ms;
     const char *text;
-    uint8_t msg_id[VALIJA_MSGID_LEN];   /* all zero when the daemon sent none */
+    uint8_t msg_id[VALIJA_MSGID_LEN]; /* all zero when the daemon sent none */
 } valija_note;
 
 typedef struct {
@@ -151,7 +151,7 @@ typedef struct {
 
 typedef struct {
     const char *case_id;
-    const char *owner;            /* the post that opened it */
+    const char *owner; /* the post that opened it */
     const char *status;
     const char *facility;
     const valija_person *person;
@@ -177,83 +177,83 @@ typedef struct {
  * the case asked about (valija_case) or the family's first member
  * (valija_list with separated_only). */
 typedef enum {
-    VALIJA_FAMILY_RELATED = 0,   /* in the family through other members only */
-    VALIJA_FAMILY_SELF,          /* the case the relations are to */
-    VALIJA_FAMILY_PARENT,        /* linked directly: its parent */
-    VALIJA_FAMILY_CHILD,         /* linked directly: its child */
-    VALIJA_FAMILY_SIBLING,       /* linked directly: its sibling */
+    VALIJA_FAMILY_RELATED = 0, /* in the family through other members only */
+    VALIJA_FAMILY_SELF,        /* the case the relations are to */
+    VALIJA_FAMILY_PARENT,      /* linked directly: its parent */
+    VALIJA_FAMILY_CHILD,       /* linked directly: its child */
+    VALIJA_FAMILY_SIBLING,     /* linked directly: its sibling */
 } valija_family_relation;
 
 typedef struct {
     const char *case_id;
     valija_family_relation relation;
-    bool held;                    /* false: not shared with this post, and every
-                                     field below is "" / false / 0 */
+    bool held; /* false: not shared with this post, and every
+                  field below is "" / false / 0 */
     const char *status;
     const char *facility;
     const char *owner;
-    const char *name;             /* the person's name; "" when the case has none */
+    const char *name; /* the person's name; "" when the case has none */
     bool closed;
     int64_t updated_ms;
 } valija_family_member;
 
 typedef struct {
-    const valija_family_member *members;   /* the case the relations are to first */
-    size_t n_members;                      /* 1 to 64 */
-    bool truncated;                        /* the family has more than 64 members */
+    const valija_family_member *members; /* the case the relations are to first */
+    size_t n_members;                    /* 1 to 64 */
+    bool truncated;                      /* the family has more than 64 members */
 } valija_family;
 
 typedef struct {
     valija_case_state state;
-    const valija_case_state *family;   /* with family: the held members other than
-                                          the case, whole */
+    const valija_case_state *family; /* with family: the held members other than
+                                        the case, whole */
     size_t n_family;
-    const valija_family *family_members;   /* with family: every member, the case
-                                              itself first; NULL otherwise */
+    const valija_family *family_members; /* with family: every member, the case
+                                            itself first; NULL otherwise */
 } valija_case_result;
 
 typedef struct {
     uint8_t msg_id[VALIJA_MSGID_LEN];
     const char *origin;
-    uint64_t seq;                 /* the origin's sequence number */
+    uint64_t seq; /* the origin's sequence number */
     valija_kind kind;
     int64_t created_ms;
     int64_t received_ms;
     uint64_t lamport;
-    bool verified;                /* the origin's signature verified */
-    bool applied;                 /* false: rejected by the case rules */
+    bool verified; /* the origin's signature verified */
+    bool applied;  /* false: rejected by the case rules */
     const char *rejected_reason;
-    const valija_update *update;  /* NULL when the daemon sent none */
+    const valija_update *update; /* NULL when the daemon sent none */
 } valija_history_entry;
 
 typedef struct {
-    const valija_history_entry *entries;   /* oldest first, as the daemon sends */
+    const valija_history_entry *entries; /* oldest first, as the daemon sends */
     size_t n_entries;
 } valija_history_list;
 
 typedef struct {
-    const char *status;           /* NULL or "": any */
+    const char *status; /* NULL or "": any */
     const char *facility;
-    const char *shared_with;      /* a post name */
-    int64_t updated_since_ms;     /* 0: any time */
+    const char *shared_with;  /* a post name */
+    int64_t updated_since_ms; /* 0: any time */
     bool conflicts_only;
-    bool separated_only;          /* families whose members are held apart */
-    uint32_t limit;               /* 0: the daemon's default */
+    bool separated_only; /* families whose members are held apart */
+    uint32_t limit;      /* 0: the daemon's default */
 } valija_list_filter;
 
 typedef struct {
-    const valija_case_state *cases;    /* none with separated_only */
+    const valija_case_state *cases; /* none with separated_only */
     size_t n_cases;
-    const valija_family *families;     /* with separated_only: the separated families,
-                                          ordered by their most recently updated member
-                                          that is not reunited, which comes first */
+    const valija_family *families; /* with separated_only: the separated families,
+                                      ordered by their most recently updated member
+                                      that is not reunited, which comes first */
     size_t n_families;
 } valija_case_list;
 
 typedef struct {
     const char *post;
-    bool delivered;               /* a signed receipt from this post is held */
-    int64_t receipt_ms;           /* 0: none */
+    bool delivered;     /* a signed receipt from this post is held */
+    int64_t receipt_ms; /* 0: none */
     uint32_t attempts;
 } valija_recipient;
 
@@ -267,14 +267,14 @@ typedef struct {
 typedef struct {
     const char *post;
     bool connected;
-    int64_t last_seen_ms;         /* 0: never */
-    uint64_t backlog;             /* updates waiting for this peer */
+    int64_t last_seen_ms; /* 0: never */
+    uint64_t backlog;     /* updates waiting for this peer */
     const char *endpoint;
     const char *fingerprint;
 } valija_peer;
 
 typedef struct {
-    const char *post;             /* this daemon's own post */
+    const char *post; /* this daemon's own post */
     const valija_peer *peers;
     size_t n_peers;
 } valija_peer_list;
@@ -309,8 +309,8 @@ VALIJA_API const char *valija_strerror(valija_err err);
  * post names, lengths, UTF-8, enum ranges.  On VALIJA_INVALID, why (when not
  * NULL) holds a message naming the field, e.g. "'share': 'MX' is not a post
  * name (a-z, 0-9 and '-')". */
-VALIJA_API valija_err valija_update_check(const valija_update *u, char *why, size_t why_len)
-    VALIJA_MUST_CHECK;
+VALIJA_API valija_err valija_update_check(const valija_update *u, char *why,
+                                          size_t why_len) VALIJA_MUST_CHECK;
 
 /* Submits n updates, in chunks of VALIJA_SUBMIT_CHUNK, and stores the new
  * message id of updates[i] in msg_ids[i].  Every update is checked first;
@@ -318,8 +318,8 @@ VALIJA_API valija_err valija_update_check(const valija_update *u, char *why, siz
  * not NULL) counts the updates the daemon accepted: on a failure in a later
  * chunk, the first *n_done ids are valid and those updates were submitted. */
 VALIJA_API valija_err valija_submit(valija *conn, const valija_update *updates, size_t n,
-                                    uint8_t (*msg_ids)[VALIJA_MSGID_LEN], size_t *n_done)
-    VALIJA_MUST_CHECK;
+                                    uint8_t (*msg_ids)[VALIJA_MSGID_LEN],
+                                    size_t *n_done) VALIJA_MUST_CHECK;
 
 /* The current state of one case; with family, also its linked cases.
  * On VALIJA_OK *out is yours: valija_case_free(). */
@@ -328,8 +328,8 @@ VALIJA_API valija_err valija_case(valija *conn, const char *case_id, bool family
 VALIJA_API void valija_case_free(valija_case_result **res);
 
 /* Every update of one case.  On VALIJA_OK *out is yours: valija_history_free(). */
-VALIJA_API valija_err valija_history(valija *conn, const char *case_id, valija_history_list **out)
-    VALIJA_MUST_CHECK;
+VALIJA_API valija_err valija_history(valija *conn, const char *case_id,
+                                     valija_history_list **out) VALIJA_MUST_CHECK;
 VALIJA_API void valija_history_free(valija_history_list **res);
 
 /* Cases matching filter (NULL: all, up to the daemon's default limit).
@@ -361,15 +361,15 @@ typedef int (*valija_watch_fn)(const valija_history_entry *entry, void *arg);
 /* Follows new updates (of case_id, or of every case when NULL or "") until fn
  * asks to stop (VALIJA_OK) or something fails: VALIJA_UNREACHABLE when the
  * daemon does not answer or goes away, another error when it refuses. */
-VALIJA_API valija_err valija_watch(valija *conn, const char *case_id, valija_watch_fn fn, void *arg)
-    VALIJA_MUST_CHECK;
+VALIJA_API valija_err valija_watch(valija *conn, const char *case_id, valija_watch_fn fn,
+                                   void *arg) VALIJA_MUST_CHECK;
 
 /* Message ids as text: 32 lowercase hex characters. */
 VALIJA_API void valija_msgid_to_hex(const uint8_t id[VALIJA_MSGID_LEN],
                                     char hex[VALIJA_MSGID_HEX_LEN + 1]);
 /* Accepts exactly 32 hex digits (either case); VALIJA_INVALID otherwise. */
-VALIJA_API valija_err valija_msgid_from_hex(const char *hex, uint8_t id[VALIJA_MSGID_LEN])
-    VALIJA_MUST_CHECK;
+VALIJA_API valija_err valija_msgid_from_hex(const char *hex,
+                                            uint8_t id[VALIJA_MSGID_LEN]) VALIJA_MUST_CHECK;
 
 /* Names as used in text and JSON: opened, status, location, visit,
  * representation, note, link, share, closed ("unspecified" for 0), and
@@ -378,8 +378,8 @@ VALIJA_API valija_err valija_msgid_from_hex(const char *hex, uint8_t id[VALIJA_M
 VALIJA_API const char *valija_kind_name(valija_kind kind);
 VALIJA_API valija_err valija_kind_from_name(const char *name, valija_kind *kind) VALIJA_MUST_CHECK;
 VALIJA_API const char *valija_relation_name(valija_relation rel);
-VALIJA_API valija_err valija_relation_from_name(const char *name, valija_relation *rel)
-    VALIJA_MUST_CHECK;
+VALIJA_API valija_err valija_relation_from_name(const char *name,
+                                                valija_relation *rel) VALIJA_MUST_CHECK;
 /* A family relation as used in text and JSON: family, self, parent, child,
  * sibling ("unknown" for any other value). */
 VALIJA_API const char *valija_family_relation_name(valija_family_relation rel);

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define S_IPC_PATH_MAX 107   /* sun_path holds 108 bytes with the NUL */
+#define S_IPC_PATH_MAX 107 /* sun_path holds 108 bytes with the NUL */
 #define S_WATCH_TICK_MS 1000
 #define S_HEARTBEAT_IVL_MS 2000
 #define S_HEARTBEAT_TIMEOUT_MS 6000
@@ -31,7 +31,7 @@
 struct valija {
     void *ctx;
     char *endpoint;
-    const char *ipc_path;    /* into endpoint, or NULL for tcp:// */
+    const char *ipc_path; /* into endpoint, or NULL for tcp:// */
     int timeout_ms;
     unsigned monitor_seq;
     char err[1024];
@@ -41,7 +41,7 @@ struct valija {
 typedef struct {
     void *sock;
     void *mon;
-    int gone;                /* the monitor saw the connection drop */
+    int gone; /* the monitor saw the connection drop */
 } s_link;
 
 static valija_err s_fail(valija *conn, valija_err err, const char *fmt, ...)
@@ -327,8 +327,8 @@ static valija_err s_unpack(valija *conn, zmq_msg_t *msg, Valija__ClientReply__Bo
                            Valija__ClientReply **out)
 {
     char why[sizeof conn->err];
-    valija_err ret = vj_client_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), want, out, why,
-                                            sizeof why);
+    valija_err ret =
+        vj_client_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), want, out, why, sizeof why);
     if (ret != VALIJA_OK)
         s_fail(conn, ret, "%s", why);
     return ret;
@@ -378,7 +378,8 @@ S_BOX(valija_case_list);
 S_BOX(valija_delivery);
 S_BOX(valija_peer_list);
 
-#define S_BOX_OF(type, p) ((struct s_box_##type *)(void *)((char *)(p)-offsetof(struct s_box_##type, pub)))
+#define S_BOX_OF(type, p)                                                                          \
+    ((struct s_box_##type *)(void *)((char *)(p)-offsetof(struct s_box_##type, pub)))
 
 static void s_hold_release(s_hold *h)
 {
@@ -471,7 +472,8 @@ valija_err valija_submit(valija *conn, const valija_update *updates, size_t n,
             goto out;
         ret = VALIJA_INTERNAL;
         if (reply->submit->n_msg_ids != count) {
-            s_fail(conn, ret, "valijad returned %zu message ids for %zu updates; check 'valija "
+            s_fail(conn, ret,
+                   "valijad returned %zu message ids for %zu updates; check 'valija "
                    "history' before submitting again",
                    reply->submit->n_msg_ids, count);
             goto out;
@@ -500,8 +502,7 @@ out:
 static valija_err s_check_case_id(valija *conn, const char *case_id)
 {
     if (!vj_case_id_is_valid(case_id))
-        return s_fail(conn, VALIJA_INVALID,
-                      "a case id is 1-64 of A-Z, a-z, 0-9, '.', '_' and '-'");
+        return s_fail(conn, VALIJA_INVALID, "a case id is 1-64 of A-Z, a-z, 0-9, '.', '_' and '-'");
     return VALIJA_OK;
 }
 
@@ -662,8 +663,7 @@ valija_err valija_list(valija *conn, const valija_list_filter *filter, valija_ca
     req.version = VJ_CLIENT_PROTOCOL_VERSION;
     req.body_case = VALIJA__CLIENT_REQUEST__BODY_LIST;
     req.list = &lr;
-    if ((ret = s_call(conn, &req, VALIJA__CLIENT_REPLY__BODY_LIST, &box->hold.reply)) !=
-        VALIJA_OK)
+    if ((ret = s_call(conn, &req, VALIJA__CLIENT_REPLY__BODY_LIST, &box->hold.reply)) != VALIJA_OK)
         goto out;
     const Valija__ListReply *r = box->hold.reply->list;
     ret = VALIJA_NOMEM;
@@ -761,8 +761,7 @@ valija_err valija_peers(valija *conn, valija_peer_list **out)
     req.version = VJ_CLIENT_PROTOCOL_VERSION;
     req.body_case = VALIJA__CLIENT_REQUEST__BODY_PEERS;
     req.peers = &pr;
-    if ((ret = s_call(conn, &req, VALIJA__CLIENT_REPLY__BODY_PEERS, &box->hold.reply)) !=
-        VALIJA_OK)
+    if ((ret = s_call(conn, &req, VALIJA__CLIENT_REPLY__BODY_PEERS, &box->hold.reply)) != VALIJA_OK)
         goto out;
     if ((ret = vj_client_peers_from_pb(box->hold.reply->peers, &box->pub, &box->hold.arena, why,
                                        sizeof why)) != VALIJA_OK) {

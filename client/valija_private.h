@@ -23,8 +23,8 @@ void vj_arena_free(vj_arena **arena);
 /* Fills pb (initialised by the caller) from u for packing.  pb borrows u's
  * strings; everything else it needs is taken from *arena.  u must have
  * passed valija_update_check().  Returns VALIJA_OK or VALIJA_NOMEM. */
-valija_err vj_client_update_to_pb(const valija_update *u, Valija__CaseUpdate *pb, vj_arena **arena)
-    VALIJA_MUST_CHECK;
+valija_err vj_client_update_to_pb(const valija_update *u, Valija__CaseUpdate *pb,
+                                  vj_arena **arena) VALIJA_MUST_CHECK;
 
 /* Unpacks len bytes as a ClientReply (capped at VJ_CLIENT_REPLY_MAX) and
  * checks, in this order, the protocol version (VALIJA_VERSION), the status
@@ -45,13 +45,14 @@ valija_err vj_client_state_from_pb(const Valija__CaseState *pb, valija_case_stat
 valija_err vj_client_entry_from_pb(const Valija__HistoryEntry *pb, valija_history_entry *out,
                                    vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
 valija_err vj_client_delivery_from_pb(const Valija__DeliveryReply *pb, valija_delivery *out,
-                                      vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
+                                      vj_arena **arena, char *why,
+                                      size_t why_len) VALIJA_MUST_CHECK;
 valija_err vj_client_peers_from_pb(const Valija__PeersReply *pb, valija_peer_list *out,
                                    vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
 /* A family: 1 to 64 members, each a valid case id, a known relation, only
  * the first one SELF; a member not held is given with nothing but its case
  * id and relation, whatever the daemon sent. */
-valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out,
-                                    vj_arena **arena, char *why, size_t why_len) VALIJA_MUST_CHECK;
+valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out, vj_arena **arena,
+                                    char *why, size_t why_len) VALIJA_MUST_CHECK;
 
 #endif

@@ -71,15 +71,24 @@ static void s_why(char *why, size_t why_len, const char *fmt, ...)
 const char *valija_strerror(valija_err err)
 {
     switch (err) {
-    case VALIJA_OK: return "success";
-    case VALIJA_NOT_FOUND: return "not found";
-    case VALIJA_BAD_REQUEST: return "bad request";
-    case VALIJA_REFUSED: return "refused by the case rules";
-    case VALIJA_INTERNAL: return "internal error in valijad";
-    case VALIJA_VERSION: return "client protocol version mismatch";
-    case VALIJA_UNREACHABLE: return "valijad unreachable";
-    case VALIJA_NOMEM: return "out of memory";
-    case VALIJA_INVALID: return "invalid argument";
+    case VALIJA_OK:
+        return "success";
+    case VALIJA_NOT_FOUND:
+        return "not found";
+    case VALIJA_BAD_REQUEST:
+        return "bad request";
+    case VALIJA_REFUSED:
+        return "refused by the case rules";
+    case VALIJA_INTERNAL:
+        return "internal error in valijad";
+    case VALIJA_VERSION:
+        return "client protocol version mismatch";
+    case VALIJA_UNREACHABLE:
+        return "valijad unreachable";
+    case VALIJA_NOMEM:
+        return "out of memory";
+    case VALIJA_INVALID:
+        return "invalid argument";
     }
     return "unknown error";
 }
@@ -97,8 +106,8 @@ bool valija_post_name_is_valid(const char *name)
 /* ---- names ---------------------------------------------------------------- */
 
 static const char *const s_kind_names[] = {
-    "unspecified", "opened", "status", "location", "visit",
-    "representation", "note", "link", "share", "closed",
+    "unspecified",    "opened", "status", "location", "visit",
+    "representation", "note",   "link",   "share",    "closed",
 };
 #define S_N_KINDS (sizeof s_kind_names / sizeof s_kind_names[0])
 
@@ -242,8 +251,8 @@ valija_err valija_time_parse(const char *text, int64_t *ms)
         return VALIJA_INVALID;
     const char *p = text;
     int y, mo, d, h = 0, mi = 0, s = 0, frac = 0;
-    if (!s_digits(&p, 4, &y) || !s_expect(&p, '-') || !s_digits(&p, 2, &mo) ||
-        !s_expect(&p, '-') || !s_digits(&p, 2, &d))
+    if (!s_digits(&p, 4, &y) || !s_expect(&p, '-') || !s_digits(&p, 2, &mo) || !s_expect(&p, '-') ||
+        !s_digits(&p, 2, &d))
         return VALIJA_INVALID;
     if (*p != '\0') {
         if (!s_expect(&p, 'T') || !s_digits(&p, 2, &h) || !s_expect(&p, ':') ||
@@ -260,8 +269,12 @@ valija_err valija_time_parse(const char *text, int64_t *ms)
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return VALIJA_INVALID;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
         return VALIJA_INVALID;
@@ -390,7 +403,8 @@ valija_err valija_update_check(const valija_update *u, char *why, size_t why_len
     const valija_representation *r = u->representation;
     if (r != NULL &&
         (!s_check_text(r->name, VJ_FIELD_MAX, "representation.name", why, why_len) ||
-         !s_check_text(r->organization, VJ_FIELD_MAX, "representation.organization", why, why_len) ||
+         !s_check_text(r->organization, VJ_FIELD_MAX, "representation.organization", why,
+                       why_len) ||
          !s_check_text(r->contact, VJ_FIELD_MAX, "representation.contact", why, why_len)))
         return VALIJA_INVALID;
     if (u->visit != NULL) {
@@ -524,7 +538,8 @@ static valija_err s_map_status(const Valija__ClientReply *reply, char *why, size
     valija_err err;
     const char *dflt;
     switch (reply->status) {
-    case VALIJA__REPLY_STATUS__REPLY_OK: return VALIJA_OK;
+    case VALIJA__REPLY_STATUS__REPLY_OK:
+        return VALIJA_OK;
     case VALIJA__REPLY_STATUS__REPLY_NOT_FOUND:
         err = VALIJA_NOT_FOUND;
         dflt = "not found";
@@ -618,7 +633,8 @@ static int s_msgid_ok(const ProtobufCBinaryData *b, int optional, uint8_t out[VA
     if (b->len == 0 && optional)
         return 1;
     if (b->len != VALIJA_MSGID_LEN || b->data == NULL) {
-        s_why(why, why_len, "valijad sent a reply with a %zu-byte message id in '%s'", b->len, field);
+        s_why(why, why_len, "valijad sent a reply with a %zu-byte message id in '%s'", b->len,
+              field);
         return 0;
     }
     memcpy(out, b->data, VALIJA_MSGID_LEN);
@@ -627,7 +643,7 @@ static int s_msgid_ok(const ProtobufCBinaryData *b, int optional, uint8_t out[VA
 
 #define S_TEXT(s, field)                                                                           \
     do {                                                                                           \
-        if (!s_text_ok((s), (field), why, why_len))                                               \
+        if (!s_text_ok((s), (field), why, why_len))                                                \
             return VALIJA_INTERNAL;                                                                \
     } while (0)
 
@@ -665,7 +681,8 @@ static valija_err s_person_from_pb(const Valija__Person *pb, const valija_person
     p->nationality = s_str(pb->nationality);
     p->document = s_str(pb->document);
     p->alien_number = s_str(pb->alien_number);
-    p->minor = (unsigned)pb->minor <= VALIJA_MINOR_NO ? (valija_minor)pb->minor : VALIJA_MINOR_UNKNOWN;
+    p->minor =
+        (unsigned)pb->minor <= VALIJA_MINOR_NO ? (valija_minor)pb->minor : VALIJA_MINOR_UNKNOWN;
     *out = p;
     return VALIJA_OK;
 }
@@ -798,8 +815,8 @@ valija_err vj_client_state_from_pb(const Valija__CaseState *pb, valija_case_stat
         (ret = s_strings_from_pb(pb->shared_with, pb->n_shared_with, &out->shared_with,
                                  &out->n_shared_with, "shared_with", arena, why, why_len)) !=
             VALIJA_OK ||
-        (ret = s_strings_from_pb(pb->co_owners, pb->n_co_owners, &out->co_owners,
-                                 &out->n_co_owners, "co_owners", arena, why, why_len)) != VALIJA_OK)
+        (ret = s_strings_from_pb(pb->co_owners, pb->n_co_owners, &out->co_owners, &out->n_co_owners,
+                                 "co_owners", arena, why, why_len)) != VALIJA_OK)
         goto out;
 
     ret = VALIJA_NOMEM;
@@ -942,8 +959,8 @@ valija_err vj_client_peers_from_pb(const Valija__PeersReply *pb, valija_peer_lis
     return VALIJA_OK;
 }
 
-valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out,
-                                    vj_arena **arena, char *why, size_t why_len)
+valija_err vj_client_family_from_pb(const Valija__Family *pb, valija_family *out, vj_arena **arena,
+                                    char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
     if (pb == NULL || pb->n_members == 0 || pb->n_members > 64 || pb->members == NULL) {

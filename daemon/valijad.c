@@ -91,8 +91,7 @@ int vjd_set_int(void *sock, int opt, int value)
     return zmq_setsockopt(sock, opt, &value, sizeof value);
 }
 
-int vjd_send_routed(void *sock, const uint8_t *rid, size_t rid_len, const uint8_t *data,
-                         size_t len)
+int vjd_send_routed(void *sock, const uint8_t *rid, size_t rid_len, const uint8_t *data, size_t len)
 {
     if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return VJ_E_UNAVAILABLE;
@@ -161,8 +160,8 @@ static int s_build_keyring(const vj_config *cfg, const vj_identity *id, vj_keyri
         if (rc == VJ_OK)
             rc = vj_keyring_add(kr, &card);
         if (rc != VJ_OK)
-            vj_log_error("card of peer %s (%s): %s %s", cfg->peers[i].name,
-                         cfg->peers[i].card_path, vj_strerror(rc), diag.text);
+            vj_log_error("card of peer %s (%s): %s %s", cfg->peers[i].name, cfg->peers[i].card_path,
+                         vj_strerror(rc), diag.text);
     }
     if (rc != VJ_OK)
         vj_keyring_destroy(&kr);
@@ -185,7 +184,8 @@ static void s_reload(daemon_t *d)
         goto out;
     }
     if (strcmp(cfg->post, d->cfg->post) != 0 || strcmp(cfg->listen, d->cfg->listen) != 0 ||
-        strcmp(cfg->client, d->cfg->client) != 0 || strcmp(cfg->store_path, d->cfg->store_path) != 0 ||
+        strcmp(cfg->client, d->cfg->client) != 0 ||
+        strcmp(cfg->store_path, d->cfg->store_path) != 0 ||
         strcmp(cfg->secret_key_path, d->cfg->secret_key_path) != 0 ||
         cfg->max_message_bytes != d->cfg->max_message_bytes)
         vj_log_warn("post, keys, listen, client, store and max_message_bytes change only on "
@@ -386,26 +386,36 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL;
     int check_only = 0, verbose = 0;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check", no_argument, NULL, 'n'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'n': check_only = 1; break;
-        case 'v': verbose = 1; break;
-        case 'h': s_usage(stdout); return 0;
-        case 'V': printf("valijad %s\n", VALIJAD_VERSION); return 0;
-        default: s_usage(stderr); return EX_USAGE;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'n':
+            check_only = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        case 'V':
+            printf("valijad %s\n", VALIJAD_VERSION);
+            return 0;
+        default:
+            s_usage(stderr);
+            return EX_USAGE;
         }
     }
     if (config_path == NULL || optind != argc) {
-        fprintf(stderr, "valijad: %s\n", config_path == NULL ? "-c FILE is required"
-                                                             : "unexpected argument");
+        fprintf(stderr, "valijad: %s\n",
+                config_path == NULL ? "-c FILE is required" : "unexpected argument");
         s_usage(stderr);
         return EX_USAGE;
     }

@@ -13,8 +13,8 @@ int vj_api_decode(const uint8_t *data, size_t len, Valija__ClientRequest **out, 
 {
     Valija__ClientRequest *req = NULL;
     *out = NULL;
-    int ret = vj_codec_unpack(&valija__client_request__descriptor, data, len,
-                              VJ_CLIENT_MAX_REQUEST, (ProtobufCMessage **)&req);
+    int ret = vj_codec_unpack(&valija__client_request__descriptor, data, len, VJ_CLIENT_MAX_REQUEST,
+                              (ProtobufCMessage **)&req);
     if (ret != VJ_OK) {
         vj_diag_set(diag, ret == VJ_E_TOOBIG ? "request too large" : "request does not decode");
         return ret;
@@ -143,7 +143,7 @@ static int s_history(vj_store *st, const char *case_id, Valija__HistoryEntry ***
     ret = vj_case_fold(case_id, *entries, *n, &state);
     vj_codec_free((ProtobufCMessage *)state);
     if (ret == VJ_E_NOTFOUND)
-        ret = VJ_OK;   /* no event applies yet: the flags say so */
+        ret = VJ_OK; /* no event applies yet: the flags say so */
     return ret;
 }
 
@@ -258,8 +258,7 @@ static int s_answer_list(vj_store *st, const Valija__ListRequest *req, uint8_t *
         ret = vj_store_list_cases(st, req, &cases, &n);
         if (ret == VJ_E_INVAL)
             return vj_api_reply_error(VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST,
-                                      "this filter is not supported by this valijad", out,
-                                      out_len);
+                                      "this filter is not supported by this valijad", out, out_len);
     }
     if (ret != VJ_OK)
         return ret;

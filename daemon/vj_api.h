@@ -13,7 +13,7 @@
 #include "vj_store.h"
 
 #define VJ_CLIENT_MAX_REQUEST (64 * 1024 * 1024)
-#define VJ_CLIENT_MAX_SUBMIT 1024      /* updates in one submit request */
+#define VJ_CLIENT_MAX_SUBMIT 1024 /* updates in one submit request */
 
 /* Decodes and checks a request: size, version, one known body, submit
  * count.  VJ_OK with *out (vj_codec_free), or an error with diag. */
@@ -29,7 +29,8 @@ int vj_api_answer(vj_store *st, const Valija__ClientRequest *req, uint8_t **out,
 int vj_api_reply_error(Valija__ReplyStatus status, const char *error, uint8_t **out,
                        size_t *out_len) VJ_MUST_CHECK;
 int vj_api_reply_submit(const uint8_t *ids, size_t n, uint8_t **out, size_t *out_len) VJ_MUST_CHECK;
-int vj_api_reply_peers(const Valija__PeersReply *peers, uint8_t **out, size_t *out_len) VJ_MUST_CHECK;
+int vj_api_reply_peers(const Valija__PeersReply *peers, uint8_t **out,
+                       size_t *out_len) VJ_MUST_CHECK;
 /* The watch event for msg_id of case_id (looked up in the store). */
 int vj_api_reply_event(vj_store *st, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN],
                        uint8_t **out, size_t *out_len) VJ_MUST_CHECK;

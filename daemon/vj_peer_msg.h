@@ -13,11 +13,11 @@
 
 #include "vj_codec.h"
 
-#define VJ_PEER_MAX_BATCH 256         /* envelopes in one EnvelopeBatch */
-#define VJ_PEER_MAX_HOLDINGS 1024     /* origin marks in Hello / CatchUpRequest */
+#define VJ_PEER_MAX_BATCH 256     /* envelopes in one EnvelopeBatch */
+#define VJ_PEER_MAX_HOLDINGS 1024 /* origin marks in Hello / CatchUpRequest */
 #define VJ_PEER_MAX_VERSIONS 16
 #define VJ_RECEIPT_MAX_BODY (128 * 1024)
-#define VJ_PEER_FRAME_OVERHEAD (64 * 1024)  /* frame bytes beyond the envelopes' own */
+#define VJ_PEER_FRAME_OVERHEAD (64 * 1024) /* frame bytes beyond the envelopes' own */
 
 /* Decodes a frame of at most max_envelope + VJ_PEER_FRAME_OVERHEAD bytes,
  * each envelope at most max_envelope bytes.  On VJ_OK *out is owned by the

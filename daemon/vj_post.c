@@ -209,8 +209,10 @@ int vj_post_envelope_for(vj_post *p, const uint8_t msg_id[VJ_MSG_ID_LEN], const 
         ret = VJ_E_REFUSED;
         goto out;
     }
-    vj_seal_params params = {.origin_seq = info.origin_seq, .created_ms = info.created_ms,
-                             .payload = info.payload, .msg_id = msg_id};
+    vj_seal_params params = {.origin_seq = info.origin_seq,
+                             .created_ms = info.created_ms,
+                             .payload = info.payload,
+                             .msg_id = msg_id};
     uint8_t id[VJ_MSG_ID_LEN];
     const char *to[1] = {recipient};
     ret = vj_envelope_seal(p->kr, to, 1, &params, plain, plain_len, id, env, env_len, diag);
@@ -325,8 +327,8 @@ static void s_free_seen(Valija__CaseUpdate *u)
     u->n_seen = 0;
 }
 
-int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
-                   uint8_t msg_id[VJ_MSG_ID_LEN], vj_diag *diag)
+int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms, uint8_t msg_id[VJ_MSG_ID_LEN],
+                   vj_diag *diag)
 {
     int ret = VJ_E_PARSE;
     Valija__CaseState *state = NULL;
@@ -386,7 +388,8 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
     ret = vj_store_lamport_tick(p->st, &u->lamport);
     if (ret != VJ_OK)
         goto out;
-    vj_seal_params params = {.created_ms = now_ms, .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
+    vj_seal_params params = {.created_ms = now_ms,
+                             .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
     ret = vj_store_next_origin_seq(p->st, &params.origin_seq);
     if (ret != VJ_OK)
         goto out;
@@ -417,9 +420,16 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
     ret = vj_store_put_envelope(p->st, &info, env, env_len, self, now_ms);
     if (ret != VJ_OK)
         goto out;
-    vj_store_event ev = {.info = &info, .case_id = u->case_id, .lamport = u->lamport,
-                         .kind = (uint32_t)u->kind, .update = plain, .update_len = plain_len,
-                         .received_ms = now_ms, .verified = 1, .applied = 1, .reason = NULL};
+    vj_store_event ev = {.info = &info,
+                         .case_id = u->case_id,
+                         .lamport = u->lamport,
+                         .kind = (uint32_t)u->kind,
+                         .update = plain,
+                         .update_len = plain_len,
+                         .received_ms = now_ms,
+                         .verified = 1,
+                         .applied = 1,
+                         .reason = NULL};
     ret = vj_store_put_event(p->st, &ev);
     if (ret != VJ_OK)
         goto out;
@@ -534,9 +544,16 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
         if (ret != VJ_OK)
             goto out;
     }
-    vj_store_event ev = {.info = info, .case_id = u->case_id, .lamport = u->lamport,
-                         .kind = (uint32_t)u->kind, .update = plain, .update_len = plain_len,
-                         .received_ms = now_ms, .verified = 1, .applied = 1, .reason = NULL};
+    vj_store_event ev = {.info = info,
+                         .case_id = u->case_id,
+                         .lamport = u->lamport,
+                         .kind = (uint32_t)u->kind,
+                         .update = plain,
+                         .update_len = plain_len,
+                         .received_ms = now_ms,
+                         .verified = 1,
+                         .applied = 1,
+                         .reason = NULL};
     ret = vj_store_put_event(p->st, &ev);
     if (ret != VJ_OK)
         goto out;

@@ -31,8 +31,8 @@ void vj_post_set_keyring(vj_post *p, const vj_keyring *kr);
  * included); stores envelope, event and case state; queues it for each other
  * recipient.  VJ_E_PARSE (bad update) or VJ_E_REFUSED (case rules) with the
  * reason in diag.  u is modified. */
-int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms,
-                   uint8_t msg_id[VJ_MSG_ID_LEN], vj_diag *diag) VJ_MUST_CHECK;
+int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms, uint8_t msg_id[VJ_MSG_ID_LEN],
+                   vj_diag *diag) VJ_MUST_CHECK;
 
 /* Verifies, decrypts, checks and stores one envelope that peer `from` sent.
  * VJ_OK: stored, acknowledge it.  VJ_E_REPLAY: already held, acknowledge it

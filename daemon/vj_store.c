@@ -342,16 +342,16 @@ struct vj_store {
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *list_stmt[S_F_COMBOS];
     sqlite3_stmt *fam_stmt[S_FAM_COUNT];
-    int in_tx;      /* between begin and commit/rollback */
-    int tx_failed;  /* a write failed half-way: the transaction must not commit */
-    int in_savepoint;   /* between vj_store_savepoint and release/rollback_to */
-    int sp_tx_failed;   /* tx_failed when the savepoint was taken */
-    pid_t pid;      /* the process that opened it: a connection never crosses fork() */
+    int in_tx;        /* between begin and commit/rollback */
+    int tx_failed;    /* a write failed half-way: the transaction must not commit */
+    int in_savepoint; /* between vj_store_savepoint and release/rollback_to */
+    int sp_tx_failed; /* tx_failed when the savepoint was taken */
+    pid_t pid;        /* the process that opened it: a connection never crosses fork() */
     /* the receipt stored last in this transaction (rc_id 0: none) */
     uint8_t *rc_body, *rc_sig;
     size_t rc_body_len, rc_sig_len;
     int64_t rc_id;
-    char err[256];  /* the last error, for a person; never case contents */
+    char err[256]; /* the last error, for a person; never case contents */
 };
 
 /* --------------------------------------------------------------- helpers */
@@ -474,8 +474,7 @@ static int s_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, vj
 {
     int ret = VJ_E_STORE;
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
         vj_diag_set(diag, "%s: %s", sql, sqlite3_errmsg(db));
         goto out;
     }
@@ -497,8 +496,8 @@ static int s_check_private(const struct stat *sb, const char *path, vj_diag *dia
         return VJ_E_PERM;
     }
     if ((sb->st_mode & 077) != 0) {
-        vj_diag_set(diag, "%s: mode %03o lets group or others access the store; chmod 600 it",
-                    path, (unsigned)(sb->st_mode & 0777));
+        vj_diag_set(diag, "%s: mode %03o lets group or others access the store; chmod 600 it", path,
+                    (unsigned)(sb->st_mode & 0777));
         return VJ_E_PERM;
     }
     if (sb->st_uid != geteuid()) {
@@ -853,8 +852,7 @@ int vj_store_commit(vj_store *st)
     }
     if (st->tx_failed) {
         vj_store_rollback(st);
-        snprintf(st->err, sizeof st->err,
-                 "a write of this transaction failed; it was rolled back");
+        snprintf(st->err, sizeof st->err, "a write of this transaction failed; it was rolled back");
         return VJ_E_STORE;
     }
     int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
@@ -951,8 +949,8 @@ int vj_store_get_settings(vj_store *st, vj_store_settings *out)
     if (st == NULL || out == NULL)
         goto out;
     memset(out, 0, sizeof *out);
-    ret = s_query_text(st->db, "PRAGMA journal_mode", out->journal_mode,
-                       sizeof out->journal_mode, &d);
+    ret = s_query_text(st->db, "PRAGMA journal_mode", out->journal_mode, sizeof out->journal_mode,
+                       &d);
     for (int i = 0; i < 4 && ret == VJ_OK; i++)
         ret = s_query_int(st->db, q[i], &v[i], &d);
     if (ret != VJ_OK) {
@@ -1299,8 +1297,8 @@ out:
     return ret;
 }
 
-int vj_store_catch_up(vj_store *st, const char *recipient, const char *origin,
-                      uint64_t after_seq, size_t max, uint8_t *ids, size_t *n)
+int vj_store_catch_up(vj_store *st, const char *recipient, const char *origin, uint64_t after_seq,
+                      size_t max, uint8_t *ids, size_t *n)
 {
     int ret = VJ_E_INVAL;
     sqlite3_stmt *s = NULL;
@@ -1586,14 +1584,13 @@ out:
 /* The receipt kept for (msg_id, recipient): *body and *sig malloc'ed (caller
  * frees).  VJ_E_NOTFOUND if the item is unknown or not delivered. */
 int vj_store_outbox_receipt(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
-                            const char *recipient, uint8_t **body, size_t *body_len,
-                            uint8_t **sig, size_t *sig_len, int64_t *receipt_ms)
+                            const char *recipient, uint8_t **body, size_t *body_len, uint8_t **sig,
+                            size_t *sig_len, int64_t *receipt_ms)
 {
     int ret = VJ_E_INVAL;
     sqlite3_stmt *s = NULL;
     uint8_t *b = NULL, *g = NULL;
-    if (body == NULL || body_len == NULL || sig == NULL || sig_len == NULL ||
-        receipt_ms == NULL)
+    if (body == NULL || body_len == NULL || sig == NULL || sig_len == NULL || receipt_ms == NULL)
         return VJ_E_INVAL;
     *body = *sig = NULL;
     *body_len = *sig_len = 0;
@@ -1647,8 +1644,8 @@ out:
     return ret;
 }
 
-static int s_outbox_scalar(vj_store *st, int which, const char *recipient, int64_t *v,
-                           int *is_null, const char *what)
+static int s_outbox_scalar(vj_store *st, int which, const char *recipient, int64_t *v, int *is_null,
+                           const char *what)
 {
     int ret = VJ_E_INVAL;
     sqlite3_stmt *s = NULL;
@@ -1716,7 +1713,7 @@ int vj_store_delivery(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
     char origin[VJ_POST_NAME_MAX + 1] = "";
     Valija__RecipientStatus *rs = NULL;
     Valija__RecipientStatus **rps = NULL;
-    char (*posts)[VJ_POST_NAME_MAX + 1] = NULL;
+    char(*posts)[VJ_POST_NAME_MAX + 1] = NULL;
     size_t len = 0, cap = 0;
     if (out != NULL)
         *out = NULL;
@@ -1748,7 +1745,7 @@ int vj_store_delivery(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
                 goto out;
             }
             rs = p;
-            char (*q)[VJ_POST_NAME_MAX + 1] = realloc(posts, ncap * sizeof *q);
+            char(*q)[VJ_POST_NAME_MAX + 1] = realloc(posts, ncap * sizeof *q);
             if (q == NULL) {
                 ret = VJ_E_NOMEM;
                 goto out;
@@ -1863,8 +1860,8 @@ static int s_history_entry(sqlite3_stmt *s, Valija__HistoryEntry **out)
     const uint8_t *ub = sqlite3_column_blob(s, 10);
     int un = sqlite3_column_bytes(s, 10);
     /* An update that does not parse is shown without its content. */
-    if (vj_codec_unpack(&valija__case_update__descriptor, ub, (size_t)un,
-                        VJ_ENVELOPE_MAX_DEFAULT, &update) == VJ_OK)
+    if (vj_codec_unpack(&valija__case_update__descriptor, ub, (size_t)un, VJ_ENVELOPE_MAX_DEFAULT,
+                        &update) == VJ_OK)
         e.update = (Valija__CaseUpdate *)update;
     ret = s_own_copy(&e.base, SIZE_MAX, &copy);
     if (ret != VJ_OK)
@@ -1973,8 +1970,7 @@ int vj_store_put_case(vj_store *st, const Valija__CaseState *state)
     sqlite3_bind_int(s, 5, state->closed != 0);
     sqlite3_bind_int64(s, 6, state->updated_ms);
     sqlite3_bind_int64(s, 7, (int64_t)state->n_conflicts);
-    sqlite3_bind_blob(s, 8, blob_len > 0 ? (const void *)blob : "", (int)blob_len,
-                      SQLITE_STATIC);
+    sqlite3_bind_blob(s, 8, blob_len > 0 ? (const void *)blob : "", (int)blob_len, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
         ret = s_fail(st, rc, "storing case");
@@ -2087,16 +2083,16 @@ static int s_list_stmt(vj_store *st, unsigned combo, sqlite3_stmt **out)
     if (combo & S_F_CONFLICTS)
         off += (size_t)snprintf(sql + off, sizeof sql - off, "%sconflicts > 0", sep);
     snprintf(sql + off, sizeof sql - off, " ORDER BY updated_ms DESC, case_id LIMIT ?5");
-    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                &st->list_stmt[combo], NULL);
+    int rc =
+        sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->list_stmt[combo], NULL);
     if (rc != SQLITE_OK)
         return s_fail(st, rc, "preparing list query");
     *out = st->list_stmt[combo];
     return VJ_OK;
 }
 
-int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter,
-                        Valija__CaseState ***out, size_t *n)
+int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter, Valija__CaseState ***out,
+                        size_t *n)
 {
     int ret = VJ_E_INVAL;
     sqlite3_stmt *s = NULL;
@@ -2233,8 +2229,8 @@ static int s_links_write(sqlite3_stmt *del, sqlite3_stmt *ins, const Valija__Cas
 
 static int s_links_put(vj_store *st, const Valija__CaseState *state)
 {
-    int rc = s_links_write(st->fam_stmt[S_FAM_LINKS_DELETE], st->fam_stmt[S_FAM_LINKS_INSERT],
-                           state);
+    int rc =
+        s_links_write(st->fam_stmt[S_FAM_LINKS_DELETE], st->fam_stmt[S_FAM_LINKS_INSERT], state);
     if (rc == SQLITE_DONE)
         return VJ_OK;
     int ret = s_fail(st, rc, "storing case links");
@@ -2370,7 +2366,7 @@ typedef struct {
         char id[VJ_CASE_ID_MAX + 1];
         Valija__FamilyRelation relation;
         int held; /* this post holds the case */
-    } *v;
+    } * v;
     size_t n, cap;
     int truncated; /* reached more than VJ_FAMILY_MAX */
 } s_fam_walk;

@@ -59,7 +59,8 @@ int vj_store_put_envelope(vj_store *st, const vj_envelope_info *info, const uint
                           size_t env_len, const char *from_peer, int64_t received_ms) VJ_MUST_CHECK;
 
 /* 1 if held, 0 if not. */
-int vj_store_has_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], int *held) VJ_MUST_CHECK;
+int vj_store_has_envelope(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                          int *held) VJ_MUST_CHECK;
 
 /* *yes = 1 if the held envelope msg_id is addressed to post, else 0. */
 int vj_store_envelope_is_for(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *post,
@@ -129,7 +130,7 @@ typedef struct {
     int64_t received_ms;
     int verified;
     int applied;
-    const char *reason;   /* NULL when applied */
+    const char *reason; /* NULL when applied */
 } vj_store_event;
 int vj_store_put_event(vj_store *st, const vj_store_event *ev) VJ_MUST_CHECK;
 
@@ -148,8 +149,8 @@ int vj_store_get_case(vj_store *st, const char *case_id, Valija__CaseState **out
 
 /* Cases matching the filter (see ListRequest), most recently updated first.
  * *out is malloc'ed; free with vj_store_cases_free. */
-int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter,
-                        Valija__CaseState ***out, size_t *n) VJ_MUST_CHECK;
+int vj_store_list_cases(vj_store *st, const Valija__ListRequest *filter, Valija__CaseState ***out,
+                        size_t *n) VJ_MUST_CHECK;
 void vj_store_cases_free(Valija__CaseState **cases, size_t n);
 
 /* --- additions (declared after the original interface; nothing above changed) --- */
@@ -165,15 +166,15 @@ int vj_store_counters(vj_store *st, uint64_t *origin_seq, uint64_t *lamport) VJ_
 /* Catch-up: up to max msg_ids of envelopes of origin addressed to recipient
  * with origin_seq > after_seq, in origin_seq order, into ids
  * (max * VJ_MSG_ID_LEN bytes).  Fetch each with vj_store_get_envelope. */
-int vj_store_catch_up(vj_store *st, const char *recipient, const char *origin,
-                      uint64_t after_seq, size_t max, uint8_t *ids, size_t *n) VJ_MUST_CHECK;
+int vj_store_catch_up(vj_store *st, const char *recipient, const char *origin, uint64_t after_seq,
+                      size_t max, uint8_t *ids, size_t *n) VJ_MUST_CHECK;
 
 /* The signed receipt kept for a delivered (msg_id, recipient): body and
  * signature malloc'ed (caller frees both).  VJ_E_NOTFOUND if unknown or not
  * yet delivered. */
 int vj_store_outbox_receipt(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
-                            const char *recipient, uint8_t **body, size_t *body_len,
-                            uint8_t **sig, size_t *sig_len, int64_t *receipt_ms) VJ_MUST_CHECK;
+                            const char *recipient, uint8_t **body, size_t *body_len, uint8_t **sig,
+                            size_t *sig_len, int64_t *receipt_ms) VJ_MUST_CHECK;
 
 /* The connection settings in force, read back from SQLite (for checks,
  * `valijad -n` and tests). */

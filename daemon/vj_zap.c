@@ -69,8 +69,7 @@ static int s_send_reply(void *sock, const char *req_id, size_t req_id_len, const
         zmq_send(sock, req_id, req_id_len, ZMQ_SNDMORE) < 0 ||
         zmq_send(sock, code, strlen(code), ZMQ_SNDMORE) < 0 ||
         zmq_send(sock, text, strlen(text), ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, user_id, strlen(user_id), ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, "", 0, 0) < 0)
+        zmq_send(sock, user_id, strlen(user_id), ZMQ_SNDMORE) < 0 || zmq_send(sock, "", 0, 0) < 0)
         return VJ_E_IO;
     return VJ_OK;
 }

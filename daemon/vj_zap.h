@@ -26,9 +26,9 @@ typedef const char *(*vj_zap_lookup_fn)(void *arg, const uint8_t curve_pk[32]);
 /* What one handled request decided, for the caller's log. */
 typedef struct {
     int admitted;
-    char post[VJ_POST_NAME_MAX + 1];   /* when admitted */
-    char address[64];                  /* the client's address as libzmq gives it */
-    char reason[64];                   /* when refused */
+    char post[VJ_POST_NAME_MAX + 1]; /* when admitted */
+    char address[64];                /* the client's address as libzmq gives it */
+    char reason[64];                 /* when refused */
 } vj_zap_decision;
 
 /* Binds the handler in zmq context zctx. */

@@ -27,15 +27,15 @@
 #endif
 
 #define VALIJAD_VERSION "0.1.0"
-#define WINDOW 1024               /* envelopes in flight per peer, unreceipted */
-#define TURN_BUDGET 64            /* frames read per socket per turn */
+#define WINDOW 1024    /* envelopes in flight per peer, unreceipted */
+#define TURN_BUDGET 64 /* frames read per socket per turn */
 /* Updates (received or submitted) per turn before it commits: small enough
  * that receipts flow back while the sender still has its window open, so
  * the two posts overlap instead of taking turns (the window is 4 times
  * this). */
 #define TURN_UPDATES 256
 #define ROUTING_ID_MAX 256
-#define ACK_TIMEOUT_MS 2000       /* first retry of an unreceipted envelope */
+#define ACK_TIMEOUT_MS 2000 /* first retry of an unreceipted envelope */
 #define CLIENT_HWM 10000
 
 typedef struct {
@@ -45,12 +45,12 @@ typedef struct {
     void *dealer;
     void *monitor;
     int connected;
-    int failure_logged;           /* a failed handshake was logged since the last success */
+    int failure_logged; /* a failed handshake was logged since the last success */
     int64_t last_seen_ms;
     size_t in_flight;
-    int64_t last_progress_ms;     /* monotonic: last receipt, or first send into an empty window */
+    int64_t last_progress_ms; /* monotonic: last receipt, or first send into an empty window */
     unsigned timeouts;
-    Valija__PeerMessage *hello;   /* the peer's Hello, kept until our link to it is up */
+    Valija__PeerMessage *hello; /* the peer's Hello, kept until our link to it is up */
 } link_t;
 
 typedef struct {
@@ -64,8 +64,8 @@ typedef struct {
 typedef struct {
     uint8_t rid[ROUTING_ID_MAX];
     size_t rid_len;
-    Valija__ClientRequest *req;   /* owned; NULL for a ready error */
-    uint8_t *ids;                 /* submit: message ids, owned */
+    Valija__ClientRequest *req; /* owned; NULL for a ready error */
+    uint8_t *ids;               /* submit: message ids, owned */
     size_t n_ids;
     Valija__ReplyStatus status;
     char error[600];
@@ -101,7 +101,7 @@ typedef struct {
     int in_tx;
     int stop;
     int reload;
-    size_t turn_updates;          /* received or submitted in this turn */
+    size_t turn_updates; /* received or submitted in this turn */
     ack_group_t *acks;
     size_t n_acks, cap_acks;
     pending_reply_t *replies;

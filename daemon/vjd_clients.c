@@ -62,7 +62,7 @@ int vjd_bind_client(daemon_t *d)
             vj_log_error("another valijad already serves clients at %s", path);
             return VJ_E_EXISTS;
         }
-        unlink(path);   /* stale socket of a daemon that is gone */
+        unlink(path); /* stale socket of a daemon that is gone */
     }
     d->client = zmq_socket(d->zctx, ZMQ_ROUTER);
     int64_t maxmsg = VJ_CLIENT_MAX_REQUEST;
@@ -132,7 +132,8 @@ static void s_submit(daemon_t *d, pending_reply_t *p)
                 snprintf(p->error, sizeof p->error, "update %zu of %zu: %s; nothing was submitted",
                          i + 1, sr->n_updates, diag.text[0] ? diag.text : vj_strerror(rc));
             else
-                snprintf(p->error, sizeof p->error, "%s", diag.text[0] ? diag.text : vj_strerror(rc));
+                snprintf(p->error, sizeof p->error, "%s",
+                         diag.text[0] ? diag.text : vj_strerror(rc));
             if (p->status == VALIJA__REPLY_STATUS__REPLY_INTERNAL)
                 vj_log_error("a submission failed: %s", vj_strerror(rc));
             return;
@@ -175,9 +176,9 @@ void vjd_handle_client(daemon_t *d)
         pending_reply_t *p = ok ? s_pending(d, zmq_msg_data(&rid), zmq_msg_size(&rid)) : NULL;
         if (p != NULL) {
             vj_diag diag = {{0}};
-            int rc = extra ? VJ_E_PARSE
-                           : vj_api_decode(zmq_msg_data(&body), zmq_msg_size(&body), &p->req,
-                                           &diag);
+            int rc = extra
+                         ? VJ_E_PARSE
+                         : vj_api_decode(zmq_msg_data(&body), zmq_msg_size(&body), &p->req, &diag);
             if (rc != VJ_OK) {
                 p->status = s_reply_status(rc);
                 snprintf(p->error, sizeof p->error, "bad request: %s",

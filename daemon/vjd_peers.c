@@ -54,7 +54,8 @@ static int s_peer_socket_options(daemon_t *d, void *sock)
     int64_t maxmsg = d->cfg->max_message_bytes + VJ_PEER_FRAME_OVERHEAD;
     if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         vjd_set_int(sock, ZMQ_LINGER, 0) != 0 || vjd_set_int(sock, ZMQ_SNDHWM, 1000) != 0 ||
-        vjd_set_int(sock, ZMQ_RCVHWM, 1000) != 0 || vjd_set_int(sock, ZMQ_HEARTBEAT_IVL, 1000) != 0 ||
+        vjd_set_int(sock, ZMQ_RCVHWM, 1000) != 0 ||
+        vjd_set_int(sock, ZMQ_HEARTBEAT_IVL, 1000) != 0 ||
         vjd_set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 3000) != 0 ||
         vjd_set_int(sock, ZMQ_HEARTBEAT_TTL, 3000) != 0 ||
         vjd_set_int(sock, ZMQ_HANDSHAKE_IVL, 5000) != 0)
@@ -184,8 +185,7 @@ static void s_send_hello(daemon_t *d, link_t *l)
     free(marks);
 }
 
-static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdings,
-                             size_t n_hold);
+static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdings, size_t n_hold);
 
 void vjd_handle_monitor(daemon_t *d, link_t *l)
 {
@@ -321,9 +321,9 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
             vj_post_events_truncate(d->post, events_before);
             /* Say which envelope and why here; tell the peer only that it was refused. */
             int has_id = info.origin[0] != '\0';
-            vj_log_warn("refused an envelope from %s%s%s: %s%s%s", peer,
-                        has_id ? ", message " : "", has_id ? vj_log_msgid(info.msg_id, idbuf) : "",
-                        vj_strerror(rc), diag.text[0] ? ": " : "", diag.text);
+            vj_log_warn("refused an envelope from %s%s%s: %s%s%s", peer, has_id ? ", message " : "",
+                        has_id ? vj_log_msgid(info.msg_id, idbuf) : "", vj_strerror(rc),
+                        diag.text[0] ? ": " : "", diag.text);
             s_send_reject(d, rid, rid_len, VALIJA__REJECT_CODE__REJECT_ENVELOPE,
                           has_id ? info.msg_id : NULL);
         }
@@ -375,7 +375,7 @@ static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdin
                     continue;
                 if (count > 0 && total + lens[count] > (size_t)d->cfg->max_message_bytes) {
                     free(envs[count]);
-                    n = i;   /* the rest in the next batch */
+                    n = i; /* the rest in the next batch */
                     break;
                 }
                 total += lens[count++];
@@ -406,8 +406,8 @@ static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdin
         }
     }
     if (relayed > 0)
-        vj_log_info("relayed %zu envelopes of other origins to %s, which was missing them",
-                    relayed, l->name);
+        vj_log_info("relayed %zu envelopes of other origins to %s, which was missing them", relayed,
+                    l->name);
     free(marks);
 }
 
@@ -424,7 +424,7 @@ void vjd_handle_router(daemon_t *d)
         }
         int ok = zmq_msg_more(&rid) && zmq_msg_recv(&body, d->router, 0) >= 0;
         int extra = ok && zmq_msg_more(&body);
-        while (ok && zmq_msg_more(&body)) {   /* drop extra parts */
+        while (ok && zmq_msg_more(&body)) { /* drop extra parts */
             zmq_msg_t junk;
             zmq_msg_init(&junk);
             int more = zmq_msg_recv(&junk, d->router, 0) >= 0 && zmq_msg_more(&junk);
@@ -488,8 +488,8 @@ void vjd_handle_router(daemon_t *d)
                     if (strcmp(marks[k]->origin, d->cfg->post) != 0)
                         continue;
                     uint64_t own = 0, lamport = 0;
-                    if (vj_store_counters(d->st, &own, &lamport) == VJ_OK &&
-                        marks[k]->seq > own && vjd_tx(d) == VJ_OK &&
+                    if (vj_store_counters(d->st, &own, &lamport) == VJ_OK && marks[k]->seq > own &&
+                        vjd_tx(d) == VJ_OK &&
                         vj_store_origin_seq_observe(d->st, marks[k]->seq) == VJ_OK)
                         vj_log_warn("%s holds our update number %llu, beyond our counter %llu "
                                     "(store restored from a backup?): numbering goes on above "
@@ -573,8 +573,8 @@ void vjd_handle_dealer(daemon_t *d, link_t *l)
             s_handle_receipt(d, l, m->receipt);
         } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_REJECT) {
             const Valija__Reject *rj = m->reject;
-            vj_log_warn("%s refused %s%s (code %d); it stays in the outbox",
-                        l->name, rj->msg_id.len ? "message " : "a frame",
+            vj_log_warn("%s refused %s%s (code %d); it stays in the outbox", l->name,
+                        rj->msg_id.len ? "message " : "a frame",
                         rj->msg_id.len ? vj_log_msgid(rj->msg_id.data, idbuf) : "", rj->code);
         } else {
             vj_log_warn("%s sent an unexpected frame on our link to it", l->name);
@@ -593,8 +593,8 @@ void vjd_send_receipts(daemon_t *d)
             uint8_t *body = NULL, *frame = NULL;
             size_t body_len = 0, len = 0;
             uint8_t sig[VJ_SIG_LEN];
-            if (vj_receipt_sign(d->kr, g->peer, vj_now_ms(), g->ids + off * VJ_MSG_ID_LEN, n,
-                                &body, &body_len, sig) == VJ_OK &&
+            if (vj_receipt_sign(d->kr, g->peer, vj_now_ms(), g->ids + off * VJ_MSG_ID_LEN, n, &body,
+                                &body_len, sig) == VJ_OK &&
                 vj_peer_msg_receipt(body, body_len, sig, sizeof sig, &frame, &len) == VJ_OK)
                 vjd_send_routed(d->router, g->rid, g->rid_len, frame, len);
             free(body);
@@ -642,14 +642,14 @@ void vjd_send_outbox(daemon_t *d)
                 break;
             uint8_t *envs[VJ_PEER_MAX_BATCH];
             size_t lens[VJ_PEER_MAX_BATCH];
-            size_t which[VJ_PEER_MAX_BATCH];   /* index in ids of envs[k] */
+            size_t which[VJ_PEER_MAX_BATCH]; /* index in ids of envs[k] */
             size_t count = 0, total = 0;
             for (size_t i = 0; i < n; i++) {
                 uint8_t *env = NULL;
                 size_t len = 0;
                 vj_diag diag = {{0}};
-                int rc = vj_post_envelope_for(d->post, ids + i * VJ_MSG_ID_LEN, l->name, &env,
-                                              &len, &diag);
+                int rc = vj_post_envelope_for(d->post, ids + i * VJ_MSG_ID_LEN, l->name, &env, &len,
+                                              &diag);
                 if (rc != VJ_OK) {
                     /* Leave it for later (an operator can see it in the log
                      * and in `valija status`) without blocking the rest. */
@@ -658,7 +658,7 @@ void vjd_send_outbox(daemon_t *d)
                                  vj_log_msgid(ids + i * VJ_MSG_ID_LEN, idbuf), l->name,
                                  vj_strerror(rc), diag.text);
                     if (vjd_grow((void **)&d->attempts, &d->cap_attempts, d->n_attempts + 1,
-                               sizeof *d->attempts) == VJ_OK) {
+                                 sizeof *d->attempts) == VJ_OK) {
                         attempt_t *a = &d->attempts[d->n_attempts++];
                         memcpy(a->id, ids + i * VJ_MSG_ID_LEN, VJ_MSG_ID_LEN);
                         snprintf(a->peer, sizeof a->peer, "%s", l->name);
@@ -692,7 +692,7 @@ void vjd_send_outbox(daemon_t *d)
             d->stats.sent += count;
             int64_t next = now + s_backoff_ms(d, l->timeouts);
             if (vjd_grow((void **)&d->attempts, &d->cap_attempts, d->n_attempts + count,
-                       sizeof *d->attempts) != VJ_OK)
+                         sizeof *d->attempts) != VJ_OK)
                 break;
             for (size_t i = 0; i < count; i++) {
                 attempt_t *a = &d->attempts[d->n_attempts++];

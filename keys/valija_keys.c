@@ -34,17 +34,25 @@ static const char *s_prog = "valija-keys";
 static int s_exit_code(int err)
 {
     switch (err) {
-    case VJ_OK: return EX_OK;
-    case VJ_E_AUTH: return 1;
+    case VJ_OK:
+        return EX_OK;
+    case VJ_E_AUTH:
+        return 1;
     case VJ_E_PARSE:
     case VJ_E_VERSION:
     case VJ_E_TOOBIG:
-    case VJ_E_INVAL: return EX_DATAERR;
-    case VJ_E_NOTFOUND: return EX_NOINPUT;
-    case VJ_E_EXISTS: return EX_CANTCREAT;
-    case VJ_E_IO: return EX_IOERR;
-    case VJ_E_PERM: return EX_NOPERM;
-    default: return EX_SOFTWARE;
+    case VJ_E_INVAL:
+        return EX_DATAERR;
+    case VJ_E_NOTFOUND:
+        return EX_NOINPUT;
+    case VJ_E_EXISTS:
+        return EX_CANTCREAT;
+    case VJ_E_IO:
+        return EX_IOERR;
+    case VJ_E_PERM:
+        return EX_NOPERM;
+    default:
+        return EX_SOFTWARE;
     }
 }
 
@@ -67,8 +75,8 @@ static int s_read_card(const char *path, vj_card *card, vj_diag *diag)
     if (strcmp(path, "-") == 0) {
         ret = vj_fileio_read_fd(STDIN_FILENO, VJ_TEXT_FILE_MAX, 0, &text, &len);
         if (ret != VJ_OK) {
-            vj_diag_set(diag, "standard input: %s", ret == VJ_E_TOOBIG ? "too large for a card"
-                                                                       : strerror(errno));
+            vj_diag_set(diag, "standard input: %s",
+                        ret == VJ_E_TOOBIG ? "too large for a card" : strerror(errno));
             goto out;
         }
         ret = vj_card_parse(text, len, card, diag);
@@ -79,8 +87,8 @@ static int s_read_card(const char *path, vj_card *card, vj_diag *diag)
         goto out;
     ret = vj_fileio_read_fd(fd, VJ_TEXT_FILE_MAX, 0, &text, &len);
     if (ret != VJ_OK) {
-        vj_diag_set(diag, "%s: %s", path, ret == VJ_E_TOOBIG ? "too large for a card"
-                                                             : strerror(errno));
+        vj_diag_set(diag, "%s: %s", path,
+                    ret == VJ_E_TOOBIG ? "too large for a card" : strerror(errno));
         goto out;
     }
     ret = vj_card_parse(text, len, card, diag);
@@ -106,8 +114,8 @@ static int s_read_identity(const char *path, vj_identity **id, vj_diag *diag)
         return vj_identity_load(path, id, diag);
     ret = vj_fileio_read_fd(STDIN_FILENO, VJ_TEXT_FILE_MAX, 1, &text, &len);
     if (ret != VJ_OK) {
-        vj_diag_set(diag, "standard input: %s", ret == VJ_E_TOOBIG ? "too large for a secret key"
-                                                                   : strerror(errno));
+        vj_diag_set(diag, "standard input: %s",
+                    ret == VJ_E_TOOBIG ? "too large for a secret key" : strerror(errno));
         goto out;
     }
     ret = vj_identity_parse(text, len, id, diag);
@@ -123,8 +131,7 @@ typedef struct {
     int force;
 } s_opts;
 
-static int s_parse_opts(int argc, char **argv, const char *accept, const char *usage,
-                        s_opts *o)
+static int s_parse_opts(int argc, char **argv, const char *accept, const char *usage, s_opts *o)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -236,8 +243,7 @@ static int s_cmd_card(int argc, char **argv)
     }
     if (o.output == NULL || strcmp(o.output, "-") == 0) {
         if (fputs(text, stdout) == EOF || fflush(stdout) != 0) {
-            fprintf(stderr, "%s card: cannot write standard output: %s\n", s_prog,
-                    strerror(errno));
+            fprintf(stderr, "%s card: cannot write standard output: %s\n", s_prog, strerror(errno));
             rc = EX_IOERR;
             goto out;
         }
@@ -348,9 +354,10 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: %s VERB [ARGS...]\n\nverbs:\n", s_prog);
     for (size_t i = 0; i < sizeof s_verbs / sizeof s_verbs[0]; i++)
         fprintf(f, "  %-12s %s\n", s_verbs[i].name, s_verbs[i].summary);
-    fprintf(f, "\n\"%s VERB --help\" describes a verb; \"-\" names standard input.\n"
-               "Example: %s generate mx-washington -o mx-washington.key && "
-               "%s card mx-washington.key | %s verify -\n",
+    fprintf(f,
+            "\n\"%s VERB --help\" describes a verb; \"-\" names standard input.\n"
+            "Example: %s generate mx-washington -o mx-washington.key && "
+            "%s card mx-washington.key | %s verify -\n",
             s_prog, s_prog, s_prog, s_prog);
 }
 

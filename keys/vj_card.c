@@ -135,15 +135,22 @@ out:
     return ret;
 }
 
-enum { S_F_VERSION = 1, S_F_POST = 2, S_F_SIGN = 4, S_F_BOX = 8, S_F_CURVE = 16, S_F_SIG = 32,
-       S_F_ALL = 63 };
+enum {
+    S_F_VERSION = 1,
+    S_F_POST = 2,
+    S_F_SIGN = 4,
+    S_F_BOX = 8,
+    S_F_CURVE = 16,
+    S_F_SIG = 32,
+    S_F_ALL = 63
+};
 
 static const struct {
     const char *key;
     unsigned flag;
 } s_fields[] = {
-    {"valija-card", S_F_VERSION}, {"post", S_F_POST},   {"sign", S_F_SIGN},
-    {"box", S_F_BOX},             {"curve", S_F_CURVE}, {"signature", S_F_SIG},
+    {"valija-card", S_F_VERSION}, {"post", S_F_POST},     {"sign", S_F_SIGN}, {"box", S_F_BOX},
+    {"curve", S_F_CURVE},         {"signature", S_F_SIG},
 };
 
 static void s_printable_key(const vj_kv *kv, char out[48])

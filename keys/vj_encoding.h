@@ -18,7 +18,8 @@ void vj_b64_encode(char *out, size_t out_size, const uint8_t *in, size_t n);
 
 /* Decodes exactly out_len bytes from b64 (b64_len characters, canonical padded
  * standard base64, nothing else).  0 on success, -1 otherwise (out is wiped). */
-int vj_b64_decode_exact(uint8_t *out, size_t out_len, const char *b64, size_t b64_len) VJ_MUST_CHECK;
+int vj_b64_decode_exact(uint8_t *out, size_t out_len, const char *b64,
+                        size_t b64_len) VJ_MUST_CHECK;
 
 /* RFC 4648 base32, uppercase, no padding; out holds (n * 8 + 4) / 5 + 1 bytes. */
 void vj_b32_encode(char *out, const uint8_t *in, size_t n);

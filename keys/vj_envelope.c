@@ -68,8 +68,8 @@ int vj_envelope_seal(const vj_keyring *kr, const char *const *recipients, size_t
     uint8_t *key = NULL;
     uint8_t nonce[S_NONCE_LEN];
     uint8_t id[VJ_MSG_ID_LEN];
-    uint8_t (*wrap_nonces)[S_WRAP_NONCE_LEN] = NULL;
-    uint8_t (*wrapped)[S_WRAPPED_LEN] = NULL;
+    uint8_t(*wrap_nonces)[S_WRAP_NONCE_LEN] = NULL;
+    uint8_t(*wrapped)[S_WRAPPED_LEN] = NULL;
     Valija__Recipient *rs = NULL;
     Valija__Recipient **rps = NULL;
     uint8_t *hb = NULL, *ct = NULL, *m = NULL;
@@ -469,8 +469,8 @@ int vj_envelope_open(const vj_keyring *kr, const uint8_t *env, size_t len, size_
     }
     unsigned long long plen = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &plen, NULL, e->ciphertext.data,
-                                                   e->ciphertext.len, e->header.data,
-                                                   e->header.len, h->nonce.data, key) != 0 ||
+                                                   e->ciphertext.len, e->header.data, e->header.len,
+                                                   h->nonce.data, key) != 0 ||
         plen != pt_cap) {
         ret = VJ_E_AUTH;
         vj_diag_set(diag, "envelope: the payload does not decrypt");

@@ -14,9 +14,9 @@
 #include "vj_keyring.h"
 
 typedef struct {
-    uint64_t origin_seq;   /* the origin's counter for this update, >= 1 */
-    int64_t created_ms;    /* Unix time, milliseconds */
-    uint32_t payload;      /* Valija__PayloadType */
+    uint64_t origin_seq; /* the origin's counter for this update, >= 1 */
+    int64_t created_ms;  /* Unix time, milliseconds */
+    uint32_t payload;    /* Valija__PayloadType */
     /* NULL: a new random message id.  Else this id: only for re-sealing one
      * of this post's own updates for a post added to its case later, which
      * keeps the update's identity (docs/protocol.md, "Re-sealing"). */

@@ -23,7 +23,7 @@ void vj_fileio_free(char *buf, size_t len, int secret)
     if (buf == NULL)
         return;
     if (secret) {
-        sodium_free(buf);   /* wipes */
+        sodium_free(buf); /* wipes */
     } else {
         free(buf);
     }

@@ -41,7 +41,7 @@ struct vj_identity {
     uint8_t sign_pk[VJ_SIGN_PK_LEN];
     uint8_t box_pk[VJ_BOX_PK_LEN];
     uint8_t curve_pk[VJ_CURVE_KEY_LEN];
-    s_secrets *sec;   /* sodium_malloc'ed, read-only after construction */
+    s_secrets *sec; /* sodium_malloc'ed, read-only after construction */
 };
 
 int vj_keys_init(void)
@@ -163,15 +163,26 @@ out:
 
 /* ---- the secret key file ---------------------------------------------- */
 
-enum { S_F_VERSION = 1, S_F_POST = 2, S_F_SEED = 4, S_F_BOX = 8, S_F_CURVE = 16, S_F_CHECK = 32,
-       S_F_ALL = 63 };
+enum {
+    S_F_VERSION = 1,
+    S_F_POST = 2,
+    S_F_SEED = 4,
+    S_F_BOX = 8,
+    S_F_CURVE = 16,
+    S_F_CHECK = 32,
+    S_F_ALL = 63
+};
 
 static const struct {
     const char *key;
     unsigned flag;
 } s_fields[] = {
-    {"valija-secret-key", S_F_VERSION}, {"post", S_F_POST},         {"sign-seed", S_F_SEED},
-    {"box-secret", S_F_BOX},            {"curve-secret", S_F_CURVE}, {"check", S_F_CHECK},
+    {"valija-secret-key", S_F_VERSION},
+    {"post", S_F_POST},
+    {"sign-seed", S_F_SEED},
+    {"box-secret", S_F_BOX},
+    {"curve-secret", S_F_CURVE},
+    {"check", S_F_CHECK},
 };
 
 /* The text of a key file, in secret memory; *out is sodium_malloc'ed with
@@ -407,9 +418,10 @@ static int s_parse(const char *text, size_t len, const char *where, vj_identity 
                             where, kv.lineno, VJ_POST_NAME_MAX);
             else
                 vj_diag_set(diag, "%s: line %u: \"%s\" is not base64 of %d bytes", where, kv.lineno,
-                            flag == S_F_CHECK ? "check" :
-                            flag == S_F_SEED ? "sign-seed" :
-                            flag == S_F_BOX ? "box-secret" : "curve-secret",
+                            flag == S_F_CHECK  ? "check"
+                            : flag == S_F_SEED ? "sign-seed"
+                            : flag == S_F_BOX  ? "box-secret"
+                                               : "curve-secret",
                             flag == S_F_CHECK ? S_CHECK_LEN : 32);
             goto out;
         }

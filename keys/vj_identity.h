@@ -51,8 +51,7 @@ int vj_identity_load(const char *path, vj_identity **out, vj_diag *diag) VJ_MUST
 
 /* Parses secret key file text already read into memory (no mode check);
  * used by vj_identity_load and by the fuzzer. */
-int vj_identity_parse(const char *text, size_t len, vj_identity **out,
-                      vj_diag *diag) VJ_MUST_CHECK;
+int vj_identity_parse(const char *text, size_t len, vj_identity **out, vj_diag *diag) VJ_MUST_CHECK;
 
 /* Wipes and frees; NULL or *id == NULL is fine; sets *id to NULL. */
 void vj_identity_destroy(vj_identity **id);

@@ -21,7 +21,7 @@ struct vj_keyring {
     vj_card *cards;
     size_t n;
     size_t cap;
-    uint8_t *shared;   /* cap * crypto_box_BEFORENMBYTES, sodium_malloc'ed */
+    uint8_t *shared; /* cap * crypto_box_BEFORENMBYTES, sodium_malloc'ed */
 };
 
 static int s_grow(vj_keyring *kr)
@@ -108,7 +108,7 @@ int vj_keyring_add(vj_keyring *kr, const vj_card *card)
         if (memcmp(c->sign_pk, card->sign_pk, VJ_SIGN_PK_LEN) == 0 ||
             memcmp(c->box_pk, card->box_pk, VJ_BOX_PK_LEN) == 0 ||
             memcmp(c->curve_pk, card->curve_pk, VJ_CURVE_KEY_LEN) == 0) {
-            ret = VJ_E_EXISTS;   /* a key already pinned for another post */
+            ret = VJ_E_EXISTS; /* a key already pinned for another post */
             goto out;
         }
     }
@@ -124,7 +124,7 @@ int vj_keyring_add(vj_keyring *kr, const vj_card *card)
         sodium_memzero(k, crypto_box_BEFORENMBYTES);
     sodium_mprotect_readonly(kr->shared);
     if (bad) {
-        ret = VJ_E_REFUSED;   /* a low-order box key: no shared secret */
+        ret = VJ_E_REFUSED; /* a low-order box key: no shared secret */
         goto out;
     }
     kr->cards[kr->n++] = *card;

@@ -23,7 +23,8 @@ int vj_keyring_add(vj_keyring *kr, const vj_card *card) VJ_MUST_CHECK;
 const vj_card *vj_keyring_find(const vj_keyring *kr, const char *post);
 
 /* The post whose CURVE transport key is curve_pk, or NULL. */
-const char *vj_keyring_find_by_curve(const vj_keyring *kr, const uint8_t curve_pk[VJ_CURVE_KEY_LEN]);
+const char *vj_keyring_find_by_curve(const vj_keyring *kr,
+                                     const uint8_t curve_pk[VJ_CURVE_KEY_LEN]);
 
 const vj_identity *vj_keyring_self(const vj_keyring *kr);
 

@@ -34,9 +34,8 @@ static int s_signed_bytes(const uint8_t *body, size_t len, uint8_t **m, size_t *
     return VJ_OK;
 }
 
-int vj_receipt_sign(const vj_keyring *kr, const char *sender, int64_t stored_ms,
-                    const uint8_t *ids, size_t n, uint8_t **body, size_t *body_len,
-                    uint8_t sig[VJ_SIG_LEN])
+int vj_receipt_sign(const vj_keyring *kr, const char *sender, int64_t stored_ms, const uint8_t *ids,
+                    size_t n, uint8_t **body, size_t *body_len, uint8_t sig[VJ_SIG_LEN])
 {
     int ret = VJ_E_INVAL;
     const vj_identity *self = vj_keyring_self(kr);

@@ -13,8 +13,8 @@
 /* Builds and signs a ReceiptBody from the keyring's own post for ids
  * (n * VJ_MSG_ID_LEN bytes) received from sender.  *body is malloc'ed
  * (caller frees); sig receives VJ_SIG_LEN bytes. */
-int vj_receipt_sign(const vj_keyring *kr, const char *sender, int64_t stored_ms,
-                    const uint8_t *ids, size_t n, uint8_t **body, size_t *body_len,
+int vj_receipt_sign(const vj_keyring *kr, const char *sender, int64_t stored_ms, const uint8_t *ids,
+                    size_t n, uint8_t **body, size_t *body_len,
                     uint8_t sig[VJ_SIG_LEN]) VJ_MUST_CHECK;
 
 /* Verifies a receipt that claims to come from expected_receiver and to be

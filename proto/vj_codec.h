@@ -18,14 +18,14 @@
 #include "client.pb-c.h"
 
 /* Limits of the wire formats (docs/protocol.md, "Limits"). */
-#define VJ_POST_NAME_MAX 64        /* bytes of a post name */
-#define VJ_CASE_ID_MAX 64          /* bytes of a case id */
+#define VJ_POST_NAME_MAX 64 /* bytes of a post name */
+#define VJ_CASE_ID_MAX 64   /* bytes of a case id */
 #define VJ_MSG_ID_LEN 16
 #define VJ_MAX_RECIPIENTS 64
-#define VJ_HEADER_MAX 8192         /* bytes of a serialized EnvelopeHeader */
+#define VJ_HEADER_MAX 8192 /* bytes of a serialized EnvelopeHeader */
 #define VJ_ENVELOPE_MAX_DEFAULT (1024 * 1024)
-#define VJ_TEXT_MAX 16384          /* bytes of a note or other free text */
-#define VJ_FIELD_MAX 256           /* bytes of a short text field */
+#define VJ_TEXT_MAX 16384 /* bytes of a note or other free text */
+#define VJ_FIELD_MAX 256  /* bytes of a short text field */
 
 #define VJ_ENVELOPE_FORMAT 1
 #define VJ_HEADER_VERSION 1

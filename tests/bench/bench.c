@@ -35,7 +35,7 @@
 #include "vj_identity.h"
 #include "vj_keyring.h"
 
-#define NOTE_BYTES 900   /* with the other fields, a plaintext of about 1 KiB */
+#define NOTE_BYTES 900 /* with the other fields, a plaintext of about 1 KiB */
 
 typedef struct {
     const char *name;
@@ -227,7 +227,7 @@ typedef struct {
     char phase;
     size_t expected;
     size_t seen;
-    double *arrival;   /* per update number */
+    double *arrival; /* per update number */
     volatile int stop;
     pthread_mutex_t lock;
 } watch_t;
@@ -359,9 +359,10 @@ static double s_crypto_rate(size_t n)
 {
     vj_keyring *ka = NULL, *kb = NULL;
     vj_card ca, cb;
-    if (vj_card_from_identity(s_a.id, &ca) != VJ_OK || vj_card_from_identity(s_b.id, &cb) != VJ_OK ||
-        vj_keyring_new(s_a.id, &ka) != VJ_OK || vj_keyring_add(ka, &cb) != VJ_OK ||
-        vj_keyring_new(s_b.id, &kb) != VJ_OK || vj_keyring_add(kb, &ca) != VJ_OK)
+    if (vj_card_from_identity(s_a.id, &ca) != VJ_OK ||
+        vj_card_from_identity(s_b.id, &cb) != VJ_OK || vj_keyring_new(s_a.id, &ka) != VJ_OK ||
+        vj_keyring_add(ka, &cb) != VJ_OK || vj_keyring_new(s_b.id, &kb) != VJ_OK ||
+        vj_keyring_add(kb, &ca) != VJ_OK)
         s_die("keyrings");
     /* The same plaintext as the end-to-end run: a packed CaseUpdate. */
     char note[NOTE_BYTES + 1];
@@ -384,7 +385,8 @@ static double s_crypto_rate(size_t n)
     const char *to[] = {"bench-a", "bench-b"};
     double t0 = s_now();
     for (size_t i = 0; i < n; i++) {
-        vj_seal_params params = {.origin_seq = i + 1, .created_ms = 1,
+        vj_seal_params params = {.origin_seq = i + 1,
+                                 .created_ms = 1,
                                  .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
         uint8_t id[VJ_MSG_ID_LEN], *env = NULL, *out = NULL;
         size_t env_len = 0, out_len = 0;
@@ -626,8 +628,9 @@ int main(int argc, char **argv)
     long hwm = s_rss_kib(s_a.pid, "VmHWM:");
     printf("submitted %zu in %.1f s (%.0f updates/s with no peer up)\n", n_backlog, t_backlog,
            (double)n_backlog / t_backlog);
-    printf("valijad A resident memory: %.1f MiB before, %.1f MiB with the backlog (peak %.1f MiB)\n",
-           (double)rss_before / 1024, (double)rss / 1024, (double)hwm / 1024);
+    printf(
+        "valijad A resident memory: %.1f MiB before, %.1f MiB with the backlog (peak %.1f MiB)\n",
+        (double)rss_before / 1024, (double)rss / 1024, (double)hwm / 1024);
 
     /* Caught up when A holds B's signed receipt for everything. */
     t0 = s_now();

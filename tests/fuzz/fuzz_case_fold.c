@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int rb = s_fold_packed(h->entries, h->n_entries, &b, &blen);
     if (ra != rb || alen != blen || (alen > 0 && memcmp(a, b, alen) != 0))
-        abort();   /* the order of arrival changed the state */
+        abort(); /* the order of arrival changed the state */
     free(a);
     free(b);
     vj_codec_free((ProtobufCMessage *)h);

@@ -51,8 +51,8 @@ static void s_check_family(const valija_family *f)
         s_text(m->facility);
         s_text(m->owner);
         s_text(m->name);
-        if (!m->held && (m->status[0] != '\0' || m->facility[0] != '\0' ||
-                         m->owner[0] != '\0' || m->name[0] != '\0'))
+        if (!m->held && (m->status[0] != '\0' || m->facility[0] != '\0' || m->owner[0] != '\0' ||
+                         m->name[0] != '\0'))
             abort();
     }
 }
@@ -74,10 +74,10 @@ static void s_check_entry(const valija_history_entry *e)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const Valija__ClientReply__BodyCase cases[] = {
-        VALIJA__CLIENT_REPLY__BODY__NOT_SET,  VALIJA__CLIENT_REPLY__BODY_SUBMIT,
-        VALIJA__CLIENT_REPLY__BODY_GET_CASE,  VALIJA__CLIENT_REPLY__BODY_HISTORY,
-        VALIJA__CLIENT_REPLY__BODY_LIST,      VALIJA__CLIENT_REPLY__BODY_DELIVERY,
-        VALIJA__CLIENT_REPLY__BODY_PEERS,     VALIJA__CLIENT_REPLY__BODY_EVENT,
+        VALIJA__CLIENT_REPLY__BODY__NOT_SET, VALIJA__CLIENT_REPLY__BODY_SUBMIT,
+        VALIJA__CLIENT_REPLY__BODY_GET_CASE, VALIJA__CLIENT_REPLY__BODY_HISTORY,
+        VALIJA__CLIENT_REPLY__BODY_LIST,     VALIJA__CLIENT_REPLY__BODY_DELIVERY,
+        VALIJA__CLIENT_REPLY__BODY_PEERS,    VALIJA__CLIENT_REPLY__BODY_EVENT,
     };
     if (size < 1)
         return 0;
@@ -157,7 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     vj_arena_free(&arena);
     vj_codec_free(&r->base);

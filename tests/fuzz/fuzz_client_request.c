@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (u->kind == VALIJA__UPDATE_KIND__KIND_UNSPECIFIED)
                 u->kind = vj_case_infer_kind(u, (int)(i & 1));
             if (vj_case_update_validate(u, &d) == VJ_OK && !vj_case_id_is_valid(u->case_id))
-                abort();   /* nothing with a bad case id may pass */
+                abort(); /* nothing with a bad case id may pass */
         }
     }
     vj_codec_free((ProtobufCMessage *)req);

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vj_diag d;
     if (vj_peer_msg_decode(data, size, VJ_ENVELOPE_MAX_DEFAULT, &m, &d) != VJ_OK) {
         if (m != NULL)
-            abort();   /* no message may leak out of a failed decode */
+            abort(); /* no message may leak out of a failed decode */
         return 0;
     }
     if (m->body_case == VALIJA__PEER_MESSAGE__BODY_ENVELOPES) {
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         m->envelopes->envelopes[i].len, VJ_ENVELOPE_MAX_DEFAULT,
                                         &info, &d);
             if (r == VJ_OK && info.n_recipients == 0)
-                abort();   /* a verified header always names its recipients */
+                abort(); /* a verified header always names its recipients */
         }
     } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_RECEIPT) {
         Valija__ReceiptBody *body = NULL;

@@ -108,7 +108,8 @@ static int s_seal(const vj_identity *id, const vj_card *server, const char *case
     if (vj_codec_pack(&u.base, &plain, &plain_len) != VJ_OK)
         return -1;
     const char *to[1] = {server->post};
-    vj_seal_params params = {.origin_seq = seq, .created_ms = s_now_ms(),
+    vj_seal_params params = {.origin_seq = seq,
+                             .created_ms = s_now_ms(),
                              .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
     uint8_t msg_id[VJ_MSG_ID_LEN];
     vj_diag diag = {{0}};
@@ -149,7 +150,7 @@ static const char *s_answer(void *s)
         return "garbage";
     const char *what = m->body_case == VALIJA__PEER_MESSAGE__BODY_RECEIPT  ? "receipt"
                        : m->body_case == VALIJA__PEER_MESSAGE__BODY_REJECT ? "reject"
-                                                                             : "other";
+                                                                           : "other";
     vj_codec_free((ProtobufCMessage *)m);
     return what;
 }
@@ -179,7 +180,8 @@ static int s_hostile_mode(int argc, char **argv)
         return 64;
     vj_identity *id = NULL, *forger = NULL;
     vj_card server, unused;
-    if (s_load(argv[2], argv[4], &id, &server) != 0 || s_load(argv[3], argv[4], &forger, &unused) != 0)
+    if (s_load(argv[2], argv[4], &id, &server) != 0 ||
+        s_load(argv[3], argv[4], &forger, &unused) != 0)
         return 65;
     const char *prefix = argv[6];
     char case_id[80];
@@ -190,7 +192,7 @@ static int s_hostile_mode(int argc, char **argv)
         printf("handshake: refused\n");
         return 1;
     }
-    uint64_t seq = (uint64_t)s_now_ms();   /* far above anything the real post used */
+    uint64_t seq = (uint64_t)s_now_ms(); /* far above anything the real post used */
     uint8_t *env = NULL;
     size_t len = 0;
 
@@ -204,7 +206,7 @@ static int s_hostile_mode(int argc, char **argv)
 
     snprintf(case_id, sizeof case_id, "%s-TAMPERED", prefix);
     s_seal(id, &server, case_id, seq++, &env, &len);
-    env[len - 70] ^= 0x01;   /* inside the ciphertext, before the signature */
+    env[len - 70] ^= 0x01; /* inside the ciphertext, before the signature */
     s_send_batch(s, env, len);
     printf("tampered: %s\n", s_answer(s));
     free(env);

@@ -30,7 +30,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (vj_identity_generate("gt-houston", &f->id) != VJ_OK ||
-        vj_card_from_identity(f->id, &f->card) != VJ_OK || vj_card_format(&f->card, &f->text) != VJ_OK)
+        vj_card_from_identity(f->id, &f->card) != VJ_OK ||
+        vj_card_format(&f->card, &f->text) != VJ_OK)
         return -1;
     *state = f;
     return 0;

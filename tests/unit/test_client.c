@@ -105,7 +105,7 @@ static void test_open_default_and_env(void **state)
     assert_string_equal(valija_endpoint(c), "tcp://127.0.0.1:7999");
     valija_close(&c);
     unsetenv("VALIJA_SOCKET");
-    valija_close(&c);   /* NULL is fine */
+    valija_close(&c); /* NULL is fine */
     valija_close(NULL);
 }
 
@@ -146,16 +146,29 @@ static void test_submit_encodes_update(void **state)
     fixture *fx = *state;
     const char *share[] = {"mx-washington", "sv-washington"};
     const char *co[] = {"sv-washington"};
-    valija_person person = {.name = "Ana", .date_of_birth = "2015-03-02", .nationality = "SV",
-                            .document = "P123", .alien_number = "A-1", .minor = VALIJA_MINOR_YES};
+    valija_person person = {.name = "Ana",
+                            .date_of_birth = "2015-03-02",
+                            .nationality = "SV",
+                            .document = "P123",
+                            .alien_number = "A-1",
+                            .minor = VALIJA_MINOR_YES};
     valija_representation repr = {.name = "Lic. Ruiz", .organization = "Aid", .contact = "+1"};
     valija_visit visit = {.visitor = "consul", .at_ms = 1700000000123};
     valija_link links[] = {{VALIJA_LINK_PARENT, "SV-2018-1"}};
-    valija_update u = {.case_id = "MX-2018-000123", .kind = VALIJA_KIND_OPENED,
-                       .status = "detained", .facility = "Dilley", .note = "first",
-                       .share = share, .n_share = 2, .co_owners = co, .n_co_owners = 1,
-                       .person = &person, .representation = &repr, .visit = &visit,
-                       .links = links, .n_links = 1};
+    valija_update u = {.case_id = "MX-2018-000123",
+                       .kind = VALIJA_KIND_OPENED,
+                       .status = "detained",
+                       .facility = "Dilley",
+                       .note = "first",
+                       .share = share,
+                       .n_share = 2,
+                       .co_owners = co,
+                       .n_co_owners = 1,
+                       .person = &person,
+                       .representation = &repr,
+                       .visit = &visit,
+                       .links = links,
+                       .n_links = 1};
     s_push_submit_reply(fx->f, 1);
     uint8_t ids[1][16];
     size_t done = 99;
@@ -723,9 +736,13 @@ static void test_list_encodes_filter(void **state)
     r.body_case = VALIJA__CLIENT_REPLY__BODY_LIST;
     r.list = &lr;
     fake_push_reply(fx->f, &r, false);
-    valija_list_filter f = {.status = "detained", .facility = "Dilley",
-                            .shared_with = "sv-washington", .updated_since_ms = 1000,
-                            .conflicts_only = true, .separated_only = true, .limit = 5};
+    valija_list_filter f = {.status = "detained",
+                            .facility = "Dilley",
+                            .shared_with = "sv-washington",
+                            .updated_since_ms = 1000,
+                            .conflicts_only = true,
+                            .separated_only = true,
+                            .limit = 5};
     valija_case_list *l = NULL;
     assert_int_equal(valija_list(fx->conn, &f, &l), VALIJA_OK);
     assert_int_equal(l->n_cases, 1);
@@ -924,14 +941,15 @@ static void test_msgid_hex(void **state)
     assert_int_equal(valija_msgid_from_hex("0123456789ABCDEF1032547698BADCFE", back), VALIJA_OK);
     assert_memory_equal(back, ID1, 16);
     memset(back, 0x5a, 16);
-    assert_int_equal(valija_msgid_from_hex("0123456789abcdef1032547698badcf", back), VALIJA_INVALID);
+    assert_int_equal(valija_msgid_from_hex("0123456789abcdef1032547698badcf", back),
+                     VALIJA_INVALID);
     assert_int_equal(valija_msgid_from_hex("0123456789abcdef1032547698badcfe0", back),
                      VALIJA_INVALID);
     assert_int_equal(valija_msgid_from_hex("0123456789abcdef1032547698badcfg", back),
                      VALIJA_INVALID);
     assert_int_equal(valija_msgid_from_hex("", back), VALIJA_INVALID);
     assert_int_equal(valija_msgid_from_hex(NULL, back), VALIJA_INVALID);
-    assert_int_equal(back[0], 0x5a);   /* untouched on failure */
+    assert_int_equal(back[0], 0x5a); /* untouched on failure */
 }
 
 static void test_time_text(void **state)
@@ -951,9 +969,17 @@ static void test_time_text(void **state)
     assert_int_equal(ms, 1795828468000);
     assert_int_equal(valija_time_parse("2026-11-28", &ms), VALIJA_OK);
     assert_int_equal(ms, 1795824000000);
-    const char *bad[] = {"", "2026-11-28T01:14:28", "2026-13-01", "2026-02-29", "2026-11-31",
-                         "2026-11-28T24:00:00Z", "2026-11-28T01:14:28.12Z", "26-11-28",
-                         "2026-11-28 01:14:28Z", "2026-11-28T01:14:28Z junk", "1969-12-31",
+    const char *bad[] = {"",
+                         "2026-11-28T01:14:28",
+                         "2026-13-01",
+                         "2026-02-29",
+                         "2026-11-31",
+                         "2026-11-28T24:00:00Z",
+                         "2026-11-28T01:14:28.12Z",
+                         "26-11-28",
+                         "2026-11-28 01:14:28Z",
+                         "2026-11-28T01:14:28Z junk",
+                         "1969-12-31",
                          "2026-11-28T01:14:28+01:00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(valija_time_parse(bad[i], &ms), VALIJA_INVALID);
@@ -964,7 +990,7 @@ static void test_names(void **state)
 {
     (void)state;
     const char *kinds[] = {"opened", "status", "location", "visit", "representation",
-                           "note", "link", "share", "closed"};
+                           "note",   "link",   "share",    "closed"};
     for (size_t i = 0; i < 9; i++) {
         valija_kind k;
         assert_int_equal(valija_kind_from_name(kinds[i], &k), VALIJA_OK);
@@ -990,7 +1016,7 @@ static void test_names(void **state)
 /* ---- families ---------------------------------------------------------------- */
 
 static void s_member(Valija__FamilyMember *m, const char *id, Valija__FamilyRelation rel, bool held,
-                    const char *status, const char *facility, const char *name)
+                     const char *status, const char *facility, const char *name)
 {
     valija__family_member__init(m);
     m->case_id = (char *)id;
@@ -1078,8 +1104,9 @@ static void test_case_family_hostile(void **state)
         char *id = malloc(16);
         assert_non_null(id);
         snprintf(id, 16, i == 0 ? "C1" : "M-%d", i);
-        s_member(&m[i], id, i == 0 ? VALIJA__FAMILY_RELATION__FAMILY_SELF
-                                   : VALIJA__FAMILY_RELATION__FAMILY_RELATED,
+        s_member(&m[i], id,
+                 i == 0 ? VALIJA__FAMILY_RELATION__FAMILY_SELF
+                        : VALIJA__FAMILY_RELATION__FAMILY_RELATED,
                  true, "detained", "", "");
         mp[i] = &m[i];
     }
@@ -1095,14 +1122,30 @@ static void test_case_family_hostile(void **state)
         m[2].relation = VALIJA__FAMILY_RELATION__FAMILY_RELATED;
         char *keep_id = m[1].case_id, *keep_name = m[1].name, *keep0 = m[0].case_id;
         switch (k) {
-        case 0: fam.n_members = 0; break;
-        case 1: fam.n_members = 65; break;
-        case 2: m[1].relation = (Valija__FamilyRelation)9; break;
-        case 3: m[0].relation = VALIJA__FAMILY_RELATION__FAMILY_CHILD; break;
-        case 4: m[2].relation = VALIJA__FAMILY_RELATION__FAMILY_SELF; break;
-        case 5: m[1].case_id = "not a case"; break;
-        case 6: m[1].name = "\x01\x02"; break;     /* control characters in a held member */
-        case 7: m[0].case_id = "C9"; break;        /* the family of another case */
+        case 0:
+            fam.n_members = 0;
+            break;
+        case 1:
+            fam.n_members = 65;
+            break;
+        case 2:
+            m[1].relation = (Valija__FamilyRelation)9;
+            break;
+        case 3:
+            m[0].relation = VALIJA__FAMILY_RELATION__FAMILY_CHILD;
+            break;
+        case 4:
+            m[2].relation = VALIJA__FAMILY_RELATION__FAMILY_SELF;
+            break;
+        case 5:
+            m[1].case_id = "not a case";
+            break;
+        case 6:
+            m[1].name = "\x01\x02";
+            break; /* control characters in a held member */
+        case 7:
+            m[0].case_id = "C9";
+            break; /* the family of another case */
         }
         s_push_case_with_family(fx->f, &fam);
         assert_int_equal(valija_case(fx->conn, "C1", true, &res), VALIJA_INTERNAL);
@@ -1131,8 +1174,8 @@ static void test_list_separated_families(void **state)
     Valija__FamilyMember *ap[2] = {&a[0], &a[1]}, *bp[3] = {&b[0], &b[1], &b[2]};
     s_member(&a[0], "SV-C2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "in custody", "Karnes",
              "Eva");
-    s_member(&a[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained",
-             "Port Isabel", "Ana");
+    s_member(&a[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained", "Port Isabel",
+             "Ana");
     s_member(&b[0], "K-2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "repatriated", "", "");
     s_member(&b[1], "K-1", VALIJA__FAMILY_RELATION__FAMILY_SIBLING, true, "reunited", "", "");
     s_member(&b[2], "GT-1", VALIJA__FAMILY_RELATION__FAMILY_RELATED, false, "", "", "");

@@ -36,7 +36,7 @@ typedef struct {
     int out_fd, err_fd;
     char *out, *err;
     size_t out_len, err_len;
-    int code;          /* exit status, or 128 + signal */
+    int code; /* exit status, or 128 + signal */
     char tmpdir[64];
 } s_proc;
 
@@ -202,8 +202,7 @@ static void s_assert_key_type(json_t *o, const char *key, json_type type)
     json_t *v = json_object_get(o, key);
     if (v == NULL)
         fail_msg("missing key '%s'", key);
-    if (json_typeof(v) != type &&
-        !(type == JSON_TRUE && json_is_boolean(v)))
+    if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v)))
         fail_msg("key '%s' has JSON type %d, expected %d", key, (int)json_typeof(v), (int)type);
 }
 
@@ -237,7 +236,8 @@ static void test_usage_errors_exit_64(void **state)
         {{"frobnicate", NULL}, "unknown verb 'frobnicate'"},
         {{"--bogus", "peers", NULL}, "unknown option '--bogus'"},
         {{"--socket", NULL}, "--socket needs an endpoint"},
-        {{"submit", "--socket", ep, NULL}, "valija: submit: --case is required; try 'valija submit --help'"},
+        {{"submit", "--socket", ep, NULL},
+         "valija: submit: --case is required; try 'valija submit --help'"},
         {{"submit", "--case", "C1", "--kind", "arrested", NULL}, "--kind must be one of"},
         {{"submit", "--case", "C1", "--link", "C2", NULL}, "--link must be RELATION:CASEID"},
         {{"submit", "--case", "C1", "--link", "cousin:C2", NULL}, "parent, child or sibling"},
@@ -300,15 +300,14 @@ static void test_submit_flags_build_update(void **state)
     fake *f = *state;
     s_push_ids(f, 1);
     s_proc p;
-    int code = s_run(&p, NULL, "submit", "--case", "MX-2018-000123", "--kind", "opened",
-                     "--status", "detained", "--facility", "Dilley", "--note", "first visit",
-                     "--share", "mx-washington,sv-washington", "--co-owners", "sv-washington",
-                     "--name", "Ana", "--dob", "2015-03-02", "--nationality", "SV",
-                     "--document", "P1", "--alien-number", "A-1", "--minor", "yes",
-                     "--representative", "Lic. Ruiz", "--organization", "Aid", "--contact",
-                     "+1 555", "--visitor", "consul", "--visit-at", "2026-11-28T01:14:28.123Z",
-                     "--link", "child:MX-2018-000124", "--link", "sibling:MX-2018-000125",
-                     "--socket", fake_endpoint(f), NULL);
+    int code = s_run(&p, NULL, "submit", "--case", "MX-2018-000123", "--kind", "opened", "--status",
+                     "detained", "--facility", "Dilley", "--note", "first visit", "--share",
+                     "mx-washington,sv-washington", "--co-owners", "sv-washington", "--name", "Ana",
+                     "--dob", "2015-03-02", "--nationality", "SV", "--document", "P1",
+                     "--alien-number", "A-1", "--minor", "yes", "--representative", "Lic. Ruiz",
+                     "--organization", "Aid", "--contact", "+1 555", "--visitor", "consul",
+                     "--visit-at", "2026-11-28T01:14:28.123Z", "--link", "child:MX-2018-000124",
+                     "--link", "sibling:MX-2018-000125", "--socket", fake_endpoint(f), NULL);
     if (code != 0)
         fail_msg("exit %d: %s", code, p.err);
     assert_string_equal(p.out, "0123456789abcdef1032547698badca0\n");
@@ -409,7 +408,8 @@ static void test_submit_stdin_prints_ids_in_order(void **state)
     fake *f = *state;
     s_push_ids(f, 3);
     const char *input =
-        "{\"case\": \"C1\", \"kind\": \"opened\", \"share\": [\"mx-washington\", \"sv-washington\"],"
+        "{\"case\": \"C1\", \"kind\": \"opened\", \"share\": [\"mx-washington\", "
+        "\"sv-washington\"],"
         " \"person\": {\"name\": \"Ana\", \"minor\": true, \"dob\": \"2015-03-02\"}}\n"
         "\n"
         "{\"case\": \"C2\", \"share\": \"mx-washington,gt-washington\", \"co_owners\": [],"
@@ -446,8 +446,8 @@ static void test_submit_stdin_prints_ids_in_order(void **state)
 
     /* --json: one object per line */
     s_push_ids(f, 2);
-    code = s_run(&p, "{\"case\":\"C1\"}\n{\"case\":\"C2\"}\n", "--json", "submit", "-",
-                 "--socket", fake_endpoint(f), NULL);
+    code = s_run(&p, "{\"case\":\"C1\"}\n{\"case\":\"C2\"}\n", "--json", "submit", "-", "--socket",
+                 fake_endpoint(f), NULL);
     assert_int_equal(code, 0);
     char *nl = strchr(p.out, '\n');
     assert_non_null(nl);
@@ -481,7 +481,8 @@ static void test_submit_stdin_one_bad_line_submits_nothing(void **state)
         {"{\"note\": \"no case\"}", "valija: submit: line 2: 'case' is required"},
         {"[\"case\", \"C2\"]", "valija: submit: line 2: must be a JSON object"},
         {"{\"case\": \"C2\", \"case\": \"C3\"}", "valija: submit: line 2: not valid JSON"},
-        {"{\"case\": \"C2\", \"kind\": \"arrest\"}", "valija: submit: line 2: 'kind' must be one of"},
+        {"{\"case\": \"C2\", \"kind\": \"arrest\"}",
+         "valija: submit: line 2: 'kind' must be one of"},
         {"{\"case\": \"C2\", \"person\": {\"name\": \"A\", \"age\": 3}}",
          "valija: submit: line 2: unknown key 'age' in 'person'"},
         {"{\"case\": \"C2\", \"person\": {\"minor\": \"yes\"}}",
@@ -490,7 +491,8 @@ static void test_submit_stdin_one_bad_line_submits_nothing(void **state)
          "valija: submit: line 2: 'links.relation' must be parent, child or sibling"},
         {"{\"case\": \"C2\", \"visit\": {\"at\": \"noon\"}}",
          "valija: submit: line 2: 'visit.at' must be a time"},
-        {"{\"case\": \"C2\", \"note\": \"nul\\u0000byte\"}", "valija: submit: line 2: not valid JSON"},
+        {"{\"case\": \"C2\", \"note\": \"nul\\u0000byte\"}",
+         "valija: submit: line 2: not valid JSON"},
         {"{\"case\": \"C2\", \"note\": \"\xff\"}", "valija: submit: line 2: not valid JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -567,8 +569,8 @@ static void test_case_json_keys(void **state)
     fake *f = *state;
     s_push_case(f, true);
     s_proc p;
-    int code = s_run(&p, NULL, "case", "C1", "--family", "--json", "--socket", fake_endpoint(f),
-                     NULL);
+    int code =
+        s_run(&p, NULL, "case", "C1", "--family", "--json", "--socket", fake_endpoint(f), NULL);
     if (code != 0)
         fail_msg("exit %d: %s", code, p.err);
     json_t *j = s_parse(p.out);
@@ -684,7 +686,8 @@ static void test_history_json_keys(void **state)
 static void test_status_json_keys(void **state)
 {
     fake *f = *state;
-    Valija__RecipientStatus r1 = VALIJA__RECIPIENT_STATUS__INIT, r2 = VALIJA__RECIPIENT_STATUS__INIT;
+    Valija__RecipientStatus r1 = VALIJA__RECIPIENT_STATUS__INIT,
+                            r2 = VALIJA__RECIPIENT_STATUS__INIT;
     r1.post = "sv-washington";
     r1.delivered = 1;
     r1.receipt_ms = 1795828468123;
@@ -827,8 +830,8 @@ static void test_reply_status_exit_codes(void **state)
         Valija__ReplyStatus st;
         int code;
     } map[] = {
-        {VALIJA__REPLY_STATUS__REPLY_NOT_FOUND, 1},  {VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST, 65},
-        {VALIJA__REPLY_STATUS__REPLY_REFUSED, 77},   {VALIJA__REPLY_STATUS__REPLY_INTERNAL, 70},
+        {VALIJA__REPLY_STATUS__REPLY_NOT_FOUND, 1}, {VALIJA__REPLY_STATUS__REPLY_BAD_REQUEST, 65},
+        {VALIJA__REPLY_STATUS__REPLY_REFUSED, 77},  {VALIJA__REPLY_STATUS__REPLY_INTERNAL, 70},
         {VALIJA__REPLY_STATUS__REPLY_VERSION, 76},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
@@ -1001,8 +1004,8 @@ static void test_case_family_output(void **state)
     fake *f = *state;
     s_push_family_case(f);
     s_proc p;
-    int code = s_run(&p, NULL, "case", "C1", "--family", "--json", "--socket", fake_endpoint(f),
-                     NULL);
+    int code =
+        s_run(&p, NULL, "case", "C1", "--family", "--json", "--socket", fake_endpoint(f), NULL);
     if (code != 0)
         fail_msg("exit %d: %s", code, p.err);
     json_t *j = s_parse(p.out);
@@ -1046,8 +1049,8 @@ static void test_list_separated_output(void **state)
     Valija__FamilyMember *mp[2] = {&m[0], &m[1]};
     s_member(&m[0], "SV-C2", VALIJA__FAMILY_RELATION__FAMILY_SELF, true, "in custody", "Karnes",
              "Eva");
-    s_member(&m[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained",
-             "Port Isabel", "Ana");
+    s_member(&m[1], "MX-M", VALIJA__FAMILY_RELATION__FAMILY_PARENT, true, "detained", "Port Isabel",
+             "Ana");
     Valija__Family fam = VALIJA__FAMILY__INIT;
     fam.n_members = 2;
     fam.members = mp;
@@ -1092,8 +1095,10 @@ static void test_list_separated_output(void **state)
     vj_codec_free(&fake_request(f, 1)->base);
 
     /* other filters do not combine with --separated: refused before sending */
-    const char *other[][2] = {{"--status", "detained"}, {"--facility", "Dilley"},
-                              {"--shared-with", "sv-b"}, {"--since", "2026-01-01"},
+    const char *other[][2] = {{"--status", "detained"},
+                              {"--facility", "Dilley"},
+                              {"--shared-with", "sv-b"},
+                              {"--since", "2026-01-01"},
                               {"--conflicts", NULL}};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         assert_int_equal(s_run(&p, NULL, "list", "--separated", other[i][0], other[i][1],

@@ -13,11 +13,11 @@
 typedef struct fake fake;
 
 typedef enum {
-    FAKE_REPLY,    /* send one frame; the answer to this request is complete */
-    FAKE_MORE,     /* send one frame, then go on with the next item (watch streams) */
-    FAKE_SILENT,   /* answer this request with nothing */
-    FAKE_MULTI,    /* send the bytes as two frames; complete */
-    FAKE_CLOSE,    /* close the socket: the daemon goes away */
+    FAKE_REPLY,  /* send one frame; the answer to this request is complete */
+    FAKE_MORE,   /* send one frame, then go on with the next item (watch streams) */
+    FAKE_SILENT, /* answer this request with nothing */
+    FAKE_MULTI,  /* send the bytes as two frames; complete */
+    FAKE_CLOSE,  /* close the socket: the daemon goes away */
 } fake_action;
 
 /* Starts a fake in a new temporary directory; aborts the test on failure. */
@@ -25,7 +25,7 @@ fake *fake_start(void);
 /* Stops the thread, closes the socket, removes the directory. */
 void fake_stop(fake **f);
 
-const char *fake_endpoint(const fake *f);   /* "ipc://DIR/valijad.sock" */
+const char *fake_endpoint(const fake *f); /* "ipc://DIR/valijad.sock" */
 const char *fake_dir(const fake *f);
 
 /* Appends a script item (bytes copied). */

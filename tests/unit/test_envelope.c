@@ -35,7 +35,8 @@ static void s_post_new(post_t *p, const char *name)
     randombytes_buf(p->seed, 32);
     randombytes_buf(p->box_sk, 32);
     randombytes_buf(p->curve_sk, 32);
-    assert_int_equal(vj_identity_from_secrets(name, p->seed, p->box_sk, p->curve_sk, &p->id), VJ_OK);
+    assert_int_equal(vj_identity_from_secrets(name, p->seed, p->box_sk, p->curve_sk, &p->id),
+                     VJ_OK);
     assert_int_equal(vj_card_from_identity(p->id, &p->card), VJ_OK);
     assert_int_equal(vj_keyring_new(p->id, &p->kr), VJ_OK);
 }
@@ -68,7 +69,7 @@ static int setup(void **state)
     s_pin(&w->bravo, &w->charlie);
     s_pin(&w->charlie, &w->alpha);
     s_pin(&w->charlie, &w->bravo);
-    s_pin(&w->delta, &w->bravo);   /* bravo does not know delta */
+    s_pin(&w->delta, &w->bravo); /* bravo does not know delta */
     *state = w;
     return 0;
 }
@@ -89,7 +90,8 @@ static const uint8_t s_update[] = "\x08\x01\x12\x0eMX-2018-000123\x18\x02";
 static void s_seal(const post_t *from, const char *const *to, size_t n, const uint8_t *pt,
                    size_t len, uint8_t **env, size_t *env_len, uint8_t msg_id[16])
 {
-    vj_seal_params p = {.origin_seq = 7, .created_ms = 1528000000000,
+    vj_seal_params p = {.origin_seq = 7,
+                        .created_ms = 1528000000000,
                         .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
     vj_diag d = {""};
     int r = vj_envelope_seal(from->kr, to, n, &p, pt, len, msg_id, env, env_len, &d);
@@ -220,8 +222,8 @@ static void s_craft_init(craft_t *c, const post_t *origin, const post_t *const *
         c->r[i] = r;
         snprintf(c->names[i], sizeof c->names[i], "%s", to[i]->post);
         randombytes_buf(c->wn[i], 24);
-        assert_int_equal(crypto_box_easy(c->wk[i], c->key, 32, c->wn[i], to[i]->card.box_pk,
-                                         origin->box_sk), 0);
+        assert_int_equal(
+            crypto_box_easy(c->wk[i], c->key, 32, c->wn[i], to[i]->card.box_pk, origin->box_sk), 0);
         c->r[i].post = c->names[i];
         c->r[i].wrap_nonce.data = c->wn[i];
         c->r[i].wrap_nonce.len = 24;
@@ -443,13 +445,13 @@ static void test_readdressed_rejected(void **state)
         size_t saved_n = h->n_recipients;
         Valija__Recipient *saved0 = h->recipients[0];
         if (variant == 0)
-            h->recipients[1]->post = (char *)"hn-dallas";        /* renamed */
+            h->recipients[1]->post = (char *)"hn-dallas"; /* renamed */
         else if (variant == 1)
-            h->n_recipients = 1;                                   /* dropped */
+            h->n_recipients = 1; /* dropped */
         else if (variant == 2)
-            h->recipients[0] = h->recipients[1];                   /* swapped key */
+            h->recipients[0] = h->recipients[1]; /* swapped key */
         else
-            h->origin_seq = 8;                                     /* any field */
+            h->origin_seq = 8; /* any field */
         if (variant == 2)
             h->recipients[1] = saved0;
         p.hb_len = valija__envelope_header__get_packed_size(h);
@@ -463,7 +465,7 @@ static void test_readdressed_rejected(void **state)
         valija__envelope_header__free_unpacked(h, NULL);
         uint8_t *forged = NULL;
         size_t flen = 0;
-        s_join(&p, &forged, &flen);   /* the original signature kept */
+        s_join(&p, &forged, &flen); /* the original signature kept */
         assert_int_equal(s_open(&w->bravo, forged, flen, NULL, 0, NULL), VJ_E_AUTH);
         assert_int_equal(s_open(&w->charlie, forged, flen, NULL, 0, NULL), VJ_E_AUTH);
         free(forged);
@@ -519,7 +521,7 @@ static void test_not_recipient_and_unknown_origin(void **state)
     vj_envelope_info info;
     vj_diag d;
     assert_int_equal(s_open(&w->bravo, env, len, NULL, 0, &info), VJ_E_UNKNOWN_ORIGIN);
-    assert_int_equal(info.origin[0], '\0');   /* nothing reported before the signature */
+    assert_int_equal(info.origin[0], '\0'); /* nothing reported before the signature */
     assert_int_equal(vj_envelope_inspect(w->bravo.kr, env, len, MAXLEN, &info, &d),
                      VJ_E_UNKNOWN_ORIGIN);
     assert_non_null(strstr(d.text, "hn-dallas"));
@@ -629,38 +631,112 @@ static void test_envelope_built_from_spec_opens(void **state)
 }
 
 typedef void (*mutator)(craft_t *c);
-static void m_msg_id_15(craft_t *c) { c->h.msg_id.len = 15; }
-static void m_msg_id_17(craft_t *c) { c->h.msg_id.len = 17; }
-static void m_msg_id_0(craft_t *c) { c->h.msg_id.len = 0; }
-static void m_nonce_23(craft_t *c) { c->h.nonce.len = 23; }
-static void m_nonce_25(craft_t *c) { c->h.nonce.len = 25; }
-static void m_seq_0(craft_t *c) { c->h.origin_seq = 0; }
-static void m_origin_upper(craft_t *c) { c->h.origin = (char *)"MX-washington"; }
-static void m_origin_empty(craft_t *c) { c->h.origin = (char *)""; }
-static void m_no_recipients(craft_t *c) { c->h.n_recipients = 0; }
-static void m_wrap_nonce_23(craft_t *c) { c->r[0].wrap_nonce.len = 23; }
-static void m_wrapped_47(craft_t *c) { c->r[0].wrapped_key.len = 47; }
-static void m_wrapped_49(craft_t *c) { c->r[0].wrapped_key.len = 49; }
-static void m_name_dup(craft_t *c) { strcpy(c->names[1], c->names[0]); }
-static void m_name_65(craft_t *c) { memset(c->names[1], 'a', 65); c->names[1][65] = '\0'; }
-static void m_name_empty(craft_t *c) { c->names[1][0] = '\0'; }
-static void m_name_upper(craft_t *c) { strcpy(c->names[1], "GT-Houston"); }
-static void m_name_dash(craft_t *c) { strcpy(c->names[1], "-gt-houston"); }
-static void m_name_space(craft_t *c) { strcpy(c->names[1], "gt houston"); }
-static void m_name_utf8(craft_t *c) { strcpy(c->names[1], "gt-hou\xc3\xa9ston"); }
-static void m_unknown_field(craft_t *c) { memcpy(c->hb_tail, "\x48\x01", 2); c->hb_tail_len = 2; }
-static void m_unknown_field_high(craft_t *c) { memcpy(c->hb_tail, "\x80\x02\x01", 3); c->hb_tail_len = 3; }
-static void m_trailing_garbage(craft_t *c) { memcpy(c->hb_tail, "\x3a\x05", 2); c->hb_tail_len = 2; }
+static void m_msg_id_15(craft_t *c)
+{
+    c->h.msg_id.len = 15;
+}
+static void m_msg_id_17(craft_t *c)
+{
+    c->h.msg_id.len = 17;
+}
+static void m_msg_id_0(craft_t *c)
+{
+    c->h.msg_id.len = 0;
+}
+static void m_nonce_23(craft_t *c)
+{
+    c->h.nonce.len = 23;
+}
+static void m_nonce_25(craft_t *c)
+{
+    c->h.nonce.len = 25;
+}
+static void m_seq_0(craft_t *c)
+{
+    c->h.origin_seq = 0;
+}
+static void m_origin_upper(craft_t *c)
+{
+    c->h.origin = (char *)"MX-washington";
+}
+static void m_origin_empty(craft_t *c)
+{
+    c->h.origin = (char *)"";
+}
+static void m_no_recipients(craft_t *c)
+{
+    c->h.n_recipients = 0;
+}
+static void m_wrap_nonce_23(craft_t *c)
+{
+    c->r[0].wrap_nonce.len = 23;
+}
+static void m_wrapped_47(craft_t *c)
+{
+    c->r[0].wrapped_key.len = 47;
+}
+static void m_wrapped_49(craft_t *c)
+{
+    c->r[0].wrapped_key.len = 49;
+}
+static void m_name_dup(craft_t *c)
+{
+    strcpy(c->names[1], c->names[0]);
+}
+static void m_name_65(craft_t *c)
+{
+    memset(c->names[1], 'a', 65);
+    c->names[1][65] = '\0';
+}
+static void m_name_empty(craft_t *c)
+{
+    c->names[1][0] = '\0';
+}
+static void m_name_upper(craft_t *c)
+{
+    strcpy(c->names[1], "GT-Houston");
+}
+static void m_name_dash(craft_t *c)
+{
+    strcpy(c->names[1], "-gt-houston");
+}
+static void m_name_space(craft_t *c)
+{
+    strcpy(c->names[1], "gt houston");
+}
+static void m_name_utf8(craft_t *c)
+{
+    strcpy(c->names[1], "gt-hou\xc3\xa9ston");
+}
+static void m_unknown_field(craft_t *c)
+{
+    memcpy(c->hb_tail, "\x48\x01", 2);
+    c->hb_tail_len = 2;
+}
+static void m_unknown_field_high(craft_t *c)
+{
+    memcpy(c->hb_tail, "\x80\x02\x01", 3);
+    c->hb_tail_len = 3;
+}
+static void m_trailing_garbage(craft_t *c)
+{
+    memcpy(c->hb_tail, "\x3a\x05", 2);
+    c->hb_tail_len = 2;
+}
 
 static void test_malformed_headers_rejected(void **state)
 {
     world *w = *state;
     const post_t *rcpt[] = {&w->bravo, &w->charlie};
     static const mutator ms[] = {
-        m_msg_id_15, m_msg_id_17, m_msg_id_0, m_nonce_23, m_nonce_25, m_seq_0, m_origin_upper,
-        m_origin_empty, m_no_recipients, m_wrap_nonce_23, m_wrapped_47, m_wrapped_49, m_name_dup,
-        m_name_65, m_name_empty, m_name_upper, m_name_dash, m_name_space, m_name_utf8,
-        m_unknown_field, m_unknown_field_high, m_trailing_garbage,
+        m_msg_id_15,        m_msg_id_17,     m_msg_id_0,
+        m_nonce_23,         m_nonce_25,      m_seq_0,
+        m_origin_upper,     m_origin_empty,  m_no_recipients,
+        m_wrap_nonce_23,    m_wrapped_47,    m_wrapped_49,
+        m_name_dup,         m_name_65,       m_name_empty,
+        m_name_upper,       m_name_dash,     m_name_space,
+        m_name_utf8,        m_unknown_field, m_unknown_field_high,
+        m_trailing_garbage,
     };
     craft_t *c = malloc(sizeof *c);
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
@@ -746,7 +822,7 @@ static void test_malformed_outer_rejected(void **state)
     /* an unsigned extra field appended by a relay */
     uint8_t *extra = malloc(len + 2);
     memcpy(extra, env, len);
-    extra[len] = 0x28;   /* field 5, varint */
+    extra[len] = 0x28; /* field 5, varint */
     extra[len + 1] = 0x01;
     assert_int_equal(s_open(&w->bravo, extra, len + 2, NULL, 0, NULL), VJ_E_PARSE);
     free(extra);
@@ -762,8 +838,8 @@ static void test_malformed_outer_rejected(void **state)
 static void test_seal_rejects_bad_arguments(void **state)
 {
     world *w = *state;
-    vj_seal_params p = {.origin_seq = 1, .created_ms = 0,
-                        .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
+    vj_seal_params p = {
+        .origin_seq = 1, .created_ms = 0, .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
     uint8_t *env = NULL, id[16];
     size_t len = 0;
     vj_diag d;

@@ -25,7 +25,7 @@ typedef struct {
     char dir[256];
     char key[300];
     vj_identity *id;
-    char *text;     /* the saved key file */
+    char *text; /* the saved key file */
     size_t len;
 } fixture;
 
@@ -167,7 +167,7 @@ static void test_save_load_round_trip(void **state)
     assert_memory_equal(vj_identity_curve_sk(f->id), vj_identity_curve_sk(back), 32);
     vj_identity_destroy(&back);
     assert_null(back);
-    vj_identity_destroy(&back);   /* NULL is fine */
+    vj_identity_destroy(&back); /* NULL is fine */
     vj_identity_destroy(NULL);
 }
 
@@ -192,7 +192,7 @@ static void test_save_refuses_overwrite_without_force(void **state)
     assert_non_null(strstr(d.text, "already exists"));
     char *now = s_read(f->key, &len);
     assert_int_equal(len, f->len);
-    assert_memory_equal(now, f->text, len);   /* the old key is intact */
+    assert_memory_equal(now, f->text, len); /* the old key is intact */
     free(now);
 
     assert_int_equal(vj_identity_save(other, f->key, 1, &d), VJ_OK);
@@ -320,7 +320,7 @@ static void test_missing_and_duplicate_lines(void **state)
     }
     size_t len;
     vj_diag d;
-    char *t = s_edit_lines(f->text, 0, -1, &len);   /* the comment is optional */
+    char *t = s_edit_lines(f->text, 0, -1, &len); /* the comment is optional */
     assert_int_equal(s_parse(t, len, &d), VJ_OK);
     free(t);
 }
@@ -346,13 +346,18 @@ static void test_bad_base64_and_wrong_lengths(void **state)
     fixture *f = *state;
     static const char *keys[] = {"sign-seed", "box-secret", "curve-secret", "check"};
     static const char *bad[] = {
-        "", "AAAA", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=",
+        "",
+        "AAAA",
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=",
         /* 31 and 33 bytes */
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
         /* 32 bytes, unpadded; URL-safe alphabet; non-canonical final bits */
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "_-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=", "AAAA AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "_-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=",
+        "AAAA AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     };
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
@@ -391,8 +396,14 @@ static void test_wrong_check_refused(void **state)
 static void test_invalid_post_names_refused(void **state)
 {
     fixture *f = *state;
-    static const char *names[] = {"", "MX-washington", "-mx", "mx-", "mx washington", "mx_wash",
-                                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *names[] = {
+        "",
+        "MX-washington",
+        "-mx",
+        "mx-",
+        "mx washington",
+        "mx_wash",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *t = s_set_value(f->text, "post", names[i]);
         vj_diag d = {""};

@@ -70,9 +70,9 @@ static int teardown(void **state)
 /* bravo received w->ids from alpha and signs a receipt */
 static void s_bravo_signs(world *w, uint8_t **body, size_t *len, uint8_t sig[64])
 {
-    assert_int_equal(vj_receipt_sign(w->bravo.kr, "mx-washington", 1528000001234, w->ids, 3, body,
-                                     len, sig),
-                     VJ_OK);
+    assert_int_equal(
+        vj_receipt_sign(w->bravo.kr, "mx-washington", 1528000001234, w->ids, 3, body, len, sig),
+        VJ_OK);
 }
 
 static int s_verify(const post_t *at, const char *receiver, const uint8_t *body, size_t len,
@@ -108,7 +108,8 @@ static void test_round_trip(void **state)
     size_t len = 0;
     s_bravo_signs(w, &body, &len, sig);
     Valija__ReceiptBody *rb = NULL;
-    assert_int_equal(vj_receipt_verify(w->alpha.kr, "sv-washington", body, len, sig, 64, &rb), VJ_OK);
+    assert_int_equal(vj_receipt_verify(w->alpha.kr, "sv-washington", body, len, sig, 64, &rb),
+                     VJ_OK);
     assert_int_equal(rb->version, 1);
     assert_string_equal(rb->receiver, "sv-washington");
     assert_string_equal(rb->sender, "mx-washington");
@@ -192,10 +193,10 @@ static void test_signatures_of_other_kinds_rejected(void **state)
     n += pl;
     memcpy(canon + n, w->bravo.card.sign_pk, 96);
     n += 96;
-    assert_int_not_equal(s_verify(&w->alpha, "sv-washington", canon, n, w->bravo.card.signature, 64),
-                         VJ_OK);
-    assert_int_not_equal(s_verify(&w->alpha, "sv-washington", body, len, w->bravo.card.signature, 64),
-                         VJ_OK);
+    assert_int_not_equal(
+        s_verify(&w->alpha, "sv-washington", canon, n, w->bravo.card.signature, 64), VJ_OK);
+    assert_int_not_equal(
+        s_verify(&w->alpha, "sv-washington", body, len, w->bravo.card.signature, 64), VJ_OK);
     free(body);
 }
 
@@ -265,7 +266,8 @@ static void test_sign_rejects_bad_arguments(void **state)
     size_t len = 0;
     assert_int_equal(vj_receipt_sign(w->bravo.kr, "mx-washington", 1, w->ids, 0, &body, &len, sig),
                      VJ_E_INVAL);
-    assert_int_equal(vj_receipt_sign(w->bravo.kr, "MX", 1, w->ids, 1, &body, &len, sig), VJ_E_INVAL);
+    assert_int_equal(vj_receipt_sign(w->bravo.kr, "MX", 1, w->ids, 1, &body, &len, sig),
+                     VJ_E_INVAL);
     assert_int_equal(vj_receipt_sign(w->bravo.kr, "mx-washington", 1, NULL, 1, &body, &len, sig),
                      VJ_E_INVAL);
     assert_null(body);

@@ -93,8 +93,8 @@ static void make_id(uint8_t id[VJ_MSG_ID_LEN], unsigned n)
     id[1] = (uint8_t)n;
 }
 
-static vj_envelope_info make_info(const char *origin, uint64_t seq, unsigned id,
-                                  const char *r1, const char *r2)
+static vj_envelope_info make_info(const char *origin, uint64_t seq, unsigned id, const char *r1,
+                                  const char *r2)
 {
     vj_envelope_info info;
     memset(&info, 0, sizeof info);
@@ -547,8 +547,7 @@ static void test_invalid_envelopes_refused(void **state)
     bad = make_info("gt-washington", 1, 1, "mx-washington", "mx-washington");
     assert_int_equal(vj_store_put_envelope(f->st, &bad, env, sizeof env, "gt-washington", 1),
                      VJ_E_INVAL);
-    assert_int_equal(vj_store_put_envelope(f->st, &good, NULL, 10, "gt-washington", 1),
-                     VJ_E_INVAL);
+    assert_int_equal(vj_store_put_envelope(f->st, &good, NULL, 10, "gt-washington", 1), VJ_E_INVAL);
     assert_int_equal(vj_store_put_envelope(f->st, &good, env, 0, "gt-washington", 1), VJ_E_INVAL);
     assert_int_equal(vj_store_put_envelope(f->st, NULL, env, sizeof env, "gt-washington", 1),
                      VJ_E_INVAL);
@@ -581,11 +580,16 @@ static void test_writes_outside_transaction_refused(void **state)
     assert_int_equal(vj_store_outbox_add(st, info.msg_id, "sv-washington", 0), VJ_E_INVAL);
     assert_int_equal(vj_store_outbox_attempted(st, info.msg_id, "sv-washington", 0), VJ_E_INVAL);
     assert_int_equal(vj_store_outbox_reset_due(st, "sv-washington", 0), VJ_E_INVAL);
-    assert_int_equal(vj_store_outbox_delivered(st, info.msg_id, "sv-washington", NULL, 0, NULL,
-                                               0, 0),
-                     VJ_E_INVAL);
-    vj_store_event ev = {.info = &info, .case_id = "MX-1", .lamport = 1, .update = env,
-                         .update_len = 1, .verified = 1, .applied = 1};
+    assert_int_equal(
+        vj_store_outbox_delivered(st, info.msg_id, "sv-washington", NULL, 0, NULL, 0, 0),
+        VJ_E_INVAL);
+    vj_store_event ev = {.info = &info,
+                         .case_id = "MX-1",
+                         .lamport = 1,
+                         .update = env,
+                         .update_len = 1,
+                         .verified = 1,
+                         .applied = 1};
     assert_int_equal(vj_store_put_event(st, &ev), VJ_E_INVAL);
     Valija__CaseState cs = VALIJA__CASE_STATE__INIT;
     cs.case_id = "MX-1";
@@ -726,8 +730,8 @@ static void test_catch_up(void **state)
     static const unsigned order[] = {4, 1, 6, 3, 2, 5};
     for (unsigned i = 0; i < 6; i++) {
         unsigned s = order[i];
-        vj_envelope_info info = make_info("gt-washington", s, s, "mx-washington",
-                                          (s % 2) ? "sv-washington" : NULL);
+        vj_envelope_info info =
+            make_info("gt-washington", s, s, "mx-washington", (s % 2) ? "sv-washington" : NULL);
         put_env(f->st, &info, s);
     }
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
@@ -754,9 +758,9 @@ static void test_catch_up(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(vj_store_catch_up(f->st, "Bad Name", "gt-washington", 0, 8, ids, &n),
                      VJ_E_INVAL);
-    assert_int_equal(vj_store_catch_up(f->st, "sv-washington", "gt-washington", UINT64_MAX, 8,
-                                       ids, &n),
-                     VJ_E_INVAL);
+    assert_int_equal(
+        vj_store_catch_up(f->st, "sv-washington", "gt-washington", UINT64_MAX, 8, ids, &n),
+        VJ_E_INVAL);
 }
 
 /* ------------------------------------------------------------------ outbox */
@@ -768,14 +772,13 @@ static void fill_outbox(fixture *f)
     static const int64_t due[] = {100, 300, 200};
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
     for (unsigned i = 1; i <= 3; i++) {
-        vj_envelope_info info = make_info("mx-washington", i, i, "sv-washington",
-                                          i == 1 ? "hn-washington" : NULL);
+        vj_envelope_info info =
+            make_info("mx-washington", i, i, "sv-washington", i == 1 ? "hn-washington" : NULL);
         put_env(f->st, &info, i);
         assert_int_equal(vj_store_outbox_add(f->st, info.msg_id, "sv-washington", due[i - 1]),
                          VJ_OK);
         if (i == 1)
-            assert_int_equal(vj_store_outbox_add(f->st, info.msg_id, "hn-washington", 100),
-                             VJ_OK);
+            assert_int_equal(vj_store_outbox_add(f->st, info.msg_id, "hn-washington", 100), VJ_OK);
     }
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
 }
@@ -832,8 +835,7 @@ static void test_outbox_attempts_and_reset(void **state)
     assert_int_equal(next, 100);
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
     assert_int_equal(vj_store_outbox_attempted(f->st, m1, "sv-washington", 5000), VJ_OK);
-    assert_int_equal(vj_store_outbox_attempted(f->st, m9, "sv-washington", 5000),
-                     VJ_E_NOTFOUND);
+    assert_int_equal(vj_store_outbox_attempted(f->st, m9, "sv-washington", 5000), VJ_E_NOTFOUND);
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
     assert_int_equal(vj_store_outbox_next_due(f->st, "sv-washington", &next), VJ_OK);
     assert_int_equal(next, 200);
@@ -881,8 +883,8 @@ static void test_outbox_delivered_keeps_receipt(void **state)
                                                sizeof sig, 4242),
                      VJ_OK);
     /* a second receipt does not replace the first (the evidence) */
-    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "sv-washington", body2, sizeof body2,
-                                               sig, sizeof sig, 9999),
+    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "sv-washington", body2, sizeof body2, sig,
+                                               sizeof sig, 9999),
                      VJ_OK);
     /* unknown pairs are ignored */
     assert_int_equal(vj_store_outbox_delivered(f->st, m9, "sv-washington", body, sizeof body, sig,
@@ -893,9 +895,9 @@ static void test_outbox_delivered_keeps_receipt(void **state)
                      VJ_OK);
     /* an attempt recorded after delivery changes nothing */
     assert_int_equal(vj_store_outbox_attempted(f->st, m1, "sv-washington", 1), VJ_OK);
-    assert_int_equal(vj_store_outbox_delivered(f->st, m1, "sv-washington", NULL, 5, sig,
-                                               sizeof sig, 1),
-                     VJ_E_INVAL);
+    assert_int_equal(
+        vj_store_outbox_delivered(f->st, m1, "sv-washington", NULL, 5, sig, sizeof sig, 1),
+        VJ_E_INVAL);
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
     reopen_store(f);
 
@@ -909,9 +911,8 @@ static void test_outbox_delivered_keeps_receipt(void **state)
     uint8_t *rb = NULL, *rs = NULL;
     size_t rbl = 0, rsl = 0;
     int64_t rms = 0;
-    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "sv-washington", &rb, &rbl, &rs, &rsl,
-                                             &rms),
-                     VJ_OK);
+    assert_int_equal(
+        vj_store_outbox_receipt(f->st, m1, "sv-washington", &rb, &rbl, &rs, &rsl, &rms), VJ_OK);
     assert_int_equal(rbl, sizeof body);
     assert_memory_equal(rb, body, sizeof body);
     assert_int_equal(rsl, sizeof sig);
@@ -919,9 +920,9 @@ static void test_outbox_delivered_keeps_receipt(void **state)
     assert_int_equal(rms, 4242);
     free(rb);
     free(rs);
-    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "hn-washington", &rb, &rbl, &rs, &rsl,
-                                             &rms),
-                     VJ_E_NOTFOUND);
+    assert_int_equal(
+        vj_store_outbox_receipt(f->st, m1, "hn-washington", &rb, &rbl, &rs, &rsl, &rms),
+        VJ_E_NOTFOUND);
     assert_null(rb);
 
     /* everything delivered: nothing due, next due is "never" */
@@ -979,9 +980,9 @@ static void test_outbox_batch_receipt_and_rollback(void **state)
         uint8_t *rb = NULL, *rs = NULL;
         size_t rbl = 0, rsl = 0;
         int64_t rms = 0;
-        assert_int_equal(vj_store_outbox_receipt(f->st, ms[i], "sv-washington", &rb, &rbl, &rs,
-                                                 &rsl, &rms),
-                         VJ_OK);
+        assert_int_equal(
+            vj_store_outbox_receipt(f->st, ms[i], "sv-washington", &rb, &rbl, &rs, &rsl, &rms),
+            VJ_OK);
         assert_int_equal(rbl, sizeof body);
         assert_memory_equal(rb, body, sizeof body);
         assert_memory_equal(rs, sig, sizeof sig);
@@ -992,9 +993,8 @@ static void test_outbox_batch_receipt_and_rollback(void **state)
     uint8_t *rb = NULL, *rs = NULL;
     size_t rbl = 0, rsl = 0;
     int64_t rms = 0;
-    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "hn-washington", &rb, &rbl, &rs, &rsl,
-                                             &rms),
-                     VJ_OK);
+    assert_int_equal(
+        vj_store_outbox_receipt(f->st, m1, "hn-washington", &rb, &rbl, &rs, &rsl, &rms), VJ_OK);
     assert_memory_equal(rb, other, sizeof other);
     assert_memory_equal(rs, osig, sizeof osig);
     free(rb);
@@ -1046,12 +1046,11 @@ static void test_savepoints(void **state)
     uint8_t *rb = NULL, *rs = NULL;
     size_t rbl = 0, rsl = 0;
     int64_t rms = 0;
-    assert_int_equal(vj_store_outbox_receipt(f->st, m1, "sv-washington", &rb, &rbl, &rs, &rsl,
-                                             &rms),
-                     VJ_E_NOTFOUND);
-    assert_int_equal(vj_store_outbox_receipt(f->st, m2, "sv-washington", &rb, &rbl, &rs, &rsl,
-                                             &rms),
-                     VJ_OK);
+    assert_int_equal(
+        vj_store_outbox_receipt(f->st, m1, "sv-washington", &rb, &rbl, &rs, &rsl, &rms),
+        VJ_E_NOTFOUND);
+    assert_int_equal(
+        vj_store_outbox_receipt(f->st, m2, "sv-washington", &rb, &rbl, &rs, &rsl, &rms), VJ_OK);
     assert_memory_equal(rb, body, sizeof body);
     assert_int_equal(rms, 6);
     free(rb);
@@ -1239,8 +1238,13 @@ static void test_event_bad_input(void **state)
     uint8_t u[4] = {0x08, 0x01, 0x12, 0x00};
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
     put_env(f->st, &info, 1);
-    vj_store_event ev = {.info = &info, .case_id = "MX-1", .lamport = 1, .update = u,
-                         .update_len = sizeof u, .verified = 1, .applied = 1};
+    vj_store_event ev = {.info = &info,
+                         .case_id = "MX-1",
+                         .lamport = 1,
+                         .update = u,
+                         .update_len = sizeof u,
+                         .verified = 1,
+                         .applied = 1};
     assert_int_equal(vj_store_put_event(f->st, &ev), VJ_OK);
     assert_int_equal(vj_store_put_event(f->st, &ev), VJ_E_REPLAY);
     vj_store_event bad = ev;
@@ -1295,8 +1299,13 @@ static void test_history_update_not_parsing(void **state)
     uint8_t junk[3] = {0xff, 0xff, 0xff};
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
     put_env(f->st, &info, 1);
-    vj_store_event ev = {.info = &info, .case_id = "MX-1", .lamport = 1, .update = junk,
-                         .update_len = sizeof junk, .verified = 1, .applied = 0,
+    vj_store_event ev = {.info = &info,
+                         .case_id = "MX-1",
+                         .lamport = 1,
+                         .update = junk,
+                         .update_len = sizeof junk,
+                         .verified = 1,
+                         .applied = 0,
                          .reason = "malformed update"};
     assert_int_equal(vj_store_put_event(f->st, &ev), VJ_OK);
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
@@ -1547,8 +1556,8 @@ static void test_committed_data_survives_crash(void **state)
         /* an open, uncommitted transaction at the moment of death */
         if (vj_store_begin(st) != VJ_OK)
             _exit(6);
-        vj_envelope_info extra = make_info("gt-washington", CRASH_N + 1, CRASH_N + 1,
-                                           "mx-washington", NULL);
+        vj_envelope_info extra =
+            make_info("gt-washington", CRASH_N + 1, CRASH_N + 1, "mx-washington", NULL);
         uint8_t env[64] = {0};
         if (vj_store_put_envelope(st, &extra, env, sizeof env, "gt-washington", 1) != VJ_OK)
             _exit(7);
@@ -1575,8 +1584,8 @@ static void test_committed_data_survives_crash(void **state)
     free(back);
     /* and the store still takes writes */
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
-    vj_envelope_info next = make_info("gt-washington", CRASH_N + 1, CRASH_N + 1, "mx-washington",
-                                      NULL);
+    vj_envelope_info next =
+        make_info("gt-washington", CRASH_N + 1, CRASH_N + 1, "mx-washington", NULL);
     put_env(f->st, &next, CRASH_N + 1);
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
 }

@@ -35,7 +35,7 @@ static uint8_t *s_slurp(const char *name, size_t *len)
 }
 
 typedef struct {
-    vj_identity *id[4];   /* alpha, bravo, charlie, and delta (not in the vectors) */
+    vj_identity *id[4]; /* alpha, bravo, charlie, and delta (not in the vectors) */
     vj_keyring *kr[4];
     vj_card card[3];
 } world;
@@ -150,7 +150,8 @@ static void s_check_envelope(world *w, const char *name, const int *opens, size_
         size_t len = 0;
         vj_envelope_info ei;
         vj_diag d;
-        int r = vj_envelope_open(w->kr[i], env, env_len, VJ_ENVELOPE_MAX_DEFAULT, &ei, &pt, &len, &d);
+        int r =
+            vj_envelope_open(w->kr[i], env, env_len, VJ_ENVELOPE_MAX_DEFAULT, &ei, &pt, &len, &d);
         if (r != VJ_OK)
             print_error("%s at %s: %s\n", name, s_posts[i], d.text);
         assert_int_equal(r, VJ_OK);
@@ -162,7 +163,8 @@ static void s_check_envelope(world *w, const char *name, const int *opens, size_
             snprintf(hex + 2 * b, 3, "%02x", ei.msg_id[b]);
         assert_string_equal(hex, s_info(info, "msg_id", v, sizeof v));
         assert_string_equal(ei.origin, s_info(info, "origin", v, sizeof v));
-        assert_int_equal(ei.origin_seq, strtoull(s_info(info, "origin_seq", v, sizeof v), NULL, 10));
+        assert_int_equal(ei.origin_seq,
+                         strtoull(s_info(info, "origin_seq", v, sizeof v), NULL, 10));
         assert_int_equal(ei.created_ms, strtoll(s_info(info, "created_ms", v, sizeof v), NULL, 10));
         char list[512] = "";
         for (size_t j = 0; j < ei.n_recipients; j++) {
@@ -186,9 +188,9 @@ static void s_check_envelope(world *w, const char *name, const int *opens, size_
                          VJ_E_NOTRECIPIENT);
         assert_null(pt);
         /* but it can check the origin's signature */
-        assert_int_equal(vj_envelope_inspect(w->kr[refuses[k]], env, env_len,
-                                             VJ_ENVELOPE_MAX_DEFAULT, &ei, &d),
-                         VJ_OK);
+        assert_int_equal(
+            vj_envelope_inspect(w->kr[refuses[k]], env, env_len, VJ_ENVELOPE_MAX_DEFAULT, &ei, &d),
+            VJ_OK);
     }
     free(env);
     free(plain);

@@ -18,7 +18,7 @@
 #endif
 
 static uint8_t s_server_pk[32], s_server_sk[32], s_client_pk[32], s_client_sk[32];
-static int s_known;   /* does the lookup know the client's key? */
+static int s_known; /* does the lookup know the client's key? */
 
 static const char *s_lookup(void *arg, const uint8_t key[32])
 {
@@ -158,9 +158,9 @@ static void test_no_handler_fails_closed(void **state)
     s_known = 1;
     s_rig(&r, 0, VJ_ZAP_DOMAIN);
     assert_int_not_equal(s_outcome(&r, &dec), 1);
-    zmq_send(r.dealer, "hi", 2, ZMQ_DONTWAIT);   /* may or may not queue; must not arrive */
+    zmq_send(r.dealer, "hi", 2, ZMQ_DONTWAIT); /* may or may not queue; must not arrive */
     zmq_pollitem_t item = {r.router, 0, ZMQ_POLLIN, 0};
-    assert_int_equal(zmq_poll(&item, 1, 300), 0);   /* nothing gets through */
+    assert_int_equal(zmq_poll(&item, 1, 300), 0); /* nothing gets through */
     s_unrig(&r);
 }
 

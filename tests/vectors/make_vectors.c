@@ -186,11 +186,29 @@ int main(int argc, char **argv)
         s_die("keyring", err, NULL);
 
     static const s_env_spec envs[] = {
-        {"env-1", {"vec-bravo", "vec-charlie"}, 2, 1, 1700000000000, VALIJA__UPDATE_KIND__KIND_OPENED,
-         "detained", "test vector 1: fictional case, no real person"},
-        {"env-2", {"vec-charlie", "vec-bravo"}, 2, 2, 1700000060000, VALIJA__UPDATE_KIND__KIND_STATUS,
-         "released", "test vector 2: fictional"},
-        {"env-3", {"vec-charlie"}, 1, 3, 1700000120000, VALIJA__UPDATE_KIND__KIND_NOTE, "",
+        {"env-1",
+         {"vec-bravo", "vec-charlie"},
+         2,
+         1,
+         1700000000000,
+         VALIJA__UPDATE_KIND__KIND_OPENED,
+         "detained",
+         "test vector 1: fictional case, no real person"},
+        {"env-2",
+         {"vec-charlie", "vec-bravo"},
+         2,
+         2,
+         1700000060000,
+         VALIJA__UPDATE_KIND__KIND_STATUS,
+         "released",
+         "test vector 2: fictional"},
+        {"env-3",
+         {"vec-charlie"},
+         1,
+         3,
+         1700000120000,
+         VALIJA__UPDATE_KIND__KIND_NOTE,
+         "",
          "test vector 3: for vec-charlie only"},
     };
     for (size_t e = 0; e < sizeof envs / sizeof envs[0]; e++) {
@@ -217,7 +235,8 @@ int main(int argc, char **argv)
         size_t pt_len = 0, env_len = 0;
         if (vj_codec_pack(&u.base, &pt, &pt_len) != VJ_OK)
             s_die("pack", VJ_E_NOMEM, NULL);
-        vj_seal_params p = {.origin_seq = s->seq, .created_ms = s->created_ms,
+        vj_seal_params p = {.origin_seq = s->seq,
+                            .created_ms = s->created_ms,
                             .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
         err = vj_envelope_seal(kr, s->to, s->n, &p, pt, pt_len, id, &env, &env_len, &d);
         if (err != VJ_OK)
