@@ -110,7 +110,9 @@ static void s_end_turn(daemon_t *d)
         d->stats.t_commit += s_secs() - t0;
         d->stats.commits++;
         if (rc != VJ_OK) {
-            vj_log_error("the store could not commit; this turn's updates are not acknowledged");
+            vj_log_error("the store could not commit (%s); this turn's updates are not "
+                         "acknowledged",
+                         vj_store_last_error(d->st));
             vj_store_rollback(d->st);
             committed = 0;
             vj_post_event *ev = NULL;
@@ -272,6 +274,7 @@ static void s_run(daemon_t *d)
             vjd_handle_client(d);
         double t4 = s_secs();
         s_end_turn(d);
+        vjd_relay_pending(d);
         double t5 = s_secs();
         vjd_send_outbox(d);
         double t6 = s_secs();
@@ -311,6 +314,14 @@ static int s_lock_store(daemon_t *d)
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
             vj_log_warn_errno("cannot create the store directory %s", path);
             return VJ_E_IO;
+        }
+        struct stat sb;
+        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
+            (sb.st_mode & 0022) != 0) {
+            vj_log_error("store directory %s must be a directory of the user valijad runs as, "
+                         "writable by no one else (chmod 700 %s)",
+                         path, path);
+            return VJ_E_PERM;
         }
     }
     snprintf(path, sizeof path, "%s.lock", d->cfg->store_path);

@@ -16,6 +16,12 @@ static int s_marks_ok(Valija__OriginMark **marks, size_t n, vj_diag *diag)
             vj_diag_set(diag, "origin mark %zu names no valid post", i);
             return VJ_E_PARSE;
         }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(marks[k]->origin, marks[i]->origin) == 0) {
+                vj_diag_set(diag, "origin mark %zu repeats an origin", i);
+                return VJ_E_PARSE;
+            }
+        }
     }
     return VJ_OK;
 }

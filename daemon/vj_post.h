@@ -42,9 +42,9 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
                     vj_envelope_info *info, vj_diag *diag) VJ_MUST_CHECK;
 
 /* Case ids and message ids of the events stored since the last call, for
- * the watchers, in order.  The caller takes *out (free with
- * vj_post_events_free); call after commit, or vj_post_events_drop after a
- * rollback. */
+ * the watchers, in order.  vj_post_events_take hands them over (the caller
+ * frees *out with free()); call it after the commit.  After a rollback to a
+ * savepoint, vj_post_events_truncate forgets those stored since. */
 typedef struct {
     char case_id[VJ_CASE_ID_MAX + 1];
     uint8_t msg_id[VJ_MSG_ID_LEN];

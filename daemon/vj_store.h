@@ -45,9 +45,9 @@ int vj_store_next_origin_seq(vj_store *st, uint64_t *seq) VJ_MUST_CHECK;
  * clock+1 and stores it. */
 int vj_store_lamport_observe(vj_store *st, uint64_t t) VJ_MUST_CHECK;
 int vj_store_lamport_tick(vj_store *st, uint64_t *t) VJ_MUST_CHECK;
-/* Raises this post's own origin sequence to at least seq (a peer holds an
- * update of ours numbered seq: after a store was restored from a backup,
- * numbering must go on above it, never reuse it). */
+/* Raises this post's own origin sequence to at least seq: one of this
+ * post's own signed updates, numbered seq, came back from a peer after the
+ * store was restored from a backup; numbering goes on above it. */
 int vj_store_origin_seq_observe(vj_store *st, uint64_t seq) VJ_MUST_CHECK;
 
 /* --- envelopes (evidence) --- */

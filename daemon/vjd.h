@@ -140,6 +140,8 @@ void vjd_links_close(daemon_t *d);
 void vjd_handle_monitor(daemon_t *d, link_t *l);
 /* Frames from peers on the ROUTER: envelopes, Hello, CatchUpRequest. */
 void vjd_handle_router(daemon_t *d);
+/* After the commit: catch-up by relay for peers whose Hello came in. */
+void vjd_relay_pending(daemon_t *d);
 /* Frames from a peer on our DEALER to it: receipts, rejects. */
 void vjd_handle_dealer(daemon_t *d, link_t *l);
 /* After the commit: signed receipts for what it stored. */

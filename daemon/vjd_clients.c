@@ -47,6 +47,12 @@ int vjd_bind_client(daemon_t *d)
                      dir, (unsigned)(sb.st_mode & 07777), dir);
         return VJ_E_PERM;
     }
+    if (sb.st_uid != geteuid()) {
+        vj_log_error("client socket directory %s belongs to another user (uid %u); it must "
+                     "belong to the user valijad runs as",
+                     dir, (unsigned)sb.st_uid);
+        return VJ_E_PERM;
+    }
     if (lstat(path, &sb) == 0) {
         if (!S_ISSOCK(sb.st_mode)) {
             vj_log_error("%s exists and is not a socket; remove it or choose another path", path);
@@ -227,6 +233,14 @@ out:
 
 static void s_watch(daemon_t *d, const pending_reply_t *p)
 {
+    /* The same client asking again changes what it watches, once. */
+    for (size_t i = 0; i < d->n_watchers; i++) {
+        watcher_t *w = &d->watchers[i];
+        if (w->rid_len == p->rid_len && memcmp(w->rid, p->rid, p->rid_len) == 0) {
+            snprintf(w->case_id, sizeof w->case_id, "%s", p->req->watch->case_id);
+            return;
+        }
+    }
     /* A watcher that left is only noticed at the next event for it: on a
      * quiet post, make room by dropping the oldest. */
     if (d->n_watchers == WATCHERS_MAX) {

@@ -207,18 +207,10 @@ void vjd_handle_monitor(daemon_t *d, link_t *l)
         l->timeouts = 0;
         vj_log_info("link to %s is up (%s)", l->name, l->endpoint);
         s_send_hello(d, l);
-        if (l->hello != NULL) {
-            Valija__PeerMessage *h = l->hello;
-            l->hello = NULL;
-            if (h->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO)
-                s_relay_catch_up(d, l, h->hello->holdings, h->hello->n_holdings);
-            else
-                s_relay_catch_up(d, l, h->catch_up->after, h->catch_up->n_after);
-            vj_codec_free((ProtobufCMessage *)h);
-        }
         /* Everything still waiting for this peer is due now. */
         if (vjd_tx(d) != VJ_OK || vj_store_outbox_reset_due(d->st, l->name, vj_now_ms()) != VJ_OK)
-            vj_log_warn("cannot reschedule the backlog of %s", l->name);
+            vj_log_warn("cannot reschedule the backlog of %s (%s)", l->name,
+                        vj_store_last_error(d->st));
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (l->connected)
@@ -289,7 +281,8 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
 {
     char idbuf[13];
     if (vjd_tx(d) != VJ_OK) {
-        vj_log_error("cannot begin a store transaction; envelopes from %s wait for a retry", peer);
+        vj_log_error("cannot begin a store transaction (%s); envelopes from %s wait for a retry",
+                     vj_store_last_error(d->st), peer);
         return;
     }
     size_t stored = 0, dups = 0;
@@ -298,7 +291,8 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
         vj_diag diag = {{0}};
         size_t events_before = vj_post_events_count(d->post);
         if (vj_store_savepoint(d->st) != VJ_OK) {
-            vj_log_error("cannot make a savepoint; envelopes from %s wait for a retry", peer);
+            vj_log_error("cannot make a savepoint (%s); envelopes from %s wait for a retry",
+                         vj_store_last_error(d->st), peer);
             return;
         }
         int rc = vj_post_receive(d->post, peer, batch->envelopes[i].data, batch->envelopes[i].len,
@@ -330,6 +324,20 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
     }
     if (stored > 0 || dups > 0)
         vj_log_debug("received %zu new and %zu duplicate envelopes from %s", stored, dups, peer);
+}
+
+/* Sends envs as one EnvelopeBatch on l's DEALER without blocking, and frees
+ * them.  1 if it went into libzmq's queue (which is not delivery). */
+static int s_send_batch(link_t *l, uint8_t **envs, const size_t *lens, size_t count)
+{
+    uint8_t *frame = NULL;
+    size_t flen = 0;
+    int sent = count > 0 && vj_peer_msg_envelopes(envs, lens, count, &frame, &flen) == VJ_OK &&
+               zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) >= 0;
+    free(frame);
+    for (size_t i = 0; i < count; i++)
+        free(envs[i]);
+    return sent;
 }
 
 /* Catch-up by relay: a peer that comes back says, per origin, the highest
@@ -380,14 +388,7 @@ static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdin
                 }
                 total += lens[count++];
             }
-            uint8_t *frame = NULL;
-            size_t flen = 0;
-            int sent = count > 0 &&
-                       vj_peer_msg_envelopes(envs, lens, count, &frame, &flen) == VJ_OK &&
-                       zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) >= 0;
-            free(frame);
-            for (size_t i = 0; i < count; i++)
-                free(envs[i]);
+            int sent = s_send_batch(l, envs, lens, count);
             if (!sent || n == 0)
                 break;
             relayed += count;
@@ -409,6 +410,35 @@ static void s_relay_catch_up(daemon_t *d, link_t *l, Valija__OriginMark **holdin
         vj_log_info("relayed %zu envelopes of other origins to %s, which was missing them", relayed,
                     l->name);
     free(marks);
+}
+
+void vjd_relay_pending(daemon_t *d)
+{
+    for (size_t i = 0; i < d->n_links; i++) {
+        link_t *l = &d->links[i];
+        if (l->hello == NULL || !l->connected)
+            continue;
+        Valija__PeerMessage *h = l->hello;
+        l->hello = NULL;
+        int hello = h->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO;
+        Valija__OriginMark **marks = hello ? h->hello->holdings : h->catch_up->after;
+        size_t n_marks = hello ? h->hello->n_holdings : h->catch_up->n_after;
+        /* A peer that holds more of our own updates than we do: our store
+         * went back in time (restored from a backup).  Its word is only a
+         * hint; the updates themselves, handed back with our signature,
+         * raise our counter (vj_post_receive). */
+        uint64_t own = 0, lamport = 0;
+        for (size_t k = 0; k < n_marks; k++) {
+            if (strcmp(marks[k]->origin, d->cfg->post) == 0 &&
+                vj_store_counters(d->st, &own, &lamport) == VJ_OK && marks[k]->seq > own)
+                vj_log_warn("%s holds our updates up to number %llu, beyond our counter %llu "
+                            "(store restored from a backup?); it hands them back: submit nothing "
+                            "here until they are in",
+                            l->name, (unsigned long long)marks[k]->seq, (unsigned long long)own);
+        }
+        s_relay_catch_up(d, l, marks, n_marks);
+        vj_codec_free((ProtobufCMessage *)h);
+    }
 }
 
 void vjd_handle_router(daemon_t *d)
@@ -474,39 +504,13 @@ void vjd_handle_router(daemon_t *d)
                 vj_log_debug("%s asked for its backlog", l->name);
                 if (vjd_tx(d) != VJ_OK ||
                     vj_store_outbox_reset_due(d->st, l->name, vj_now_ms()) != VJ_OK)
-                    vj_log_warn("cannot reschedule the backlog of %s", l->name);
-                /* A peer holding our own updates numbered beyond our
-                 * counter means our store went back in time (restored from
-                 * a backup): go on numbering above what it holds. */
-                Valija__OriginMark **marks = m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO
-                                                 ? m->hello->holdings
-                                                 : m->catch_up->after;
-                size_t n_marks = m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO
-                                     ? m->hello->n_holdings
-                                     : m->catch_up->n_after;
-                for (size_t k = 0; k < n_marks; k++) {
-                    if (strcmp(marks[k]->origin, d->cfg->post) != 0)
-                        continue;
-                    uint64_t own = 0, lamport = 0;
-                    if (vj_store_counters(d->st, &own, &lamport) == VJ_OK && marks[k]->seq > own &&
-                        vjd_tx(d) == VJ_OK &&
-                        vj_store_origin_seq_observe(d->st, marks[k]->seq) == VJ_OK)
-                        vj_log_warn("%s holds our update number %llu, beyond our counter %llu "
-                                    "(store restored from a backup?): numbering goes on above "
-                                    "it",
-                                    l->name, (unsigned long long)marks[k]->seq,
-                                    (unsigned long long)own);
-                }
-                if (!l->connected) {
-                    /* relay once our own link to it is up */
-                    vj_codec_free((ProtobufCMessage *)l->hello);
-                    l->hello = m;
-                    m = NULL;
-                } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_HELLO) {
-                    s_relay_catch_up(d, l, m->hello->holdings, m->hello->n_holdings);
-                } else {
-                    s_relay_catch_up(d, l, m->catch_up->after, m->catch_up->n_after);
-                }
+                    vj_log_warn("cannot reschedule the backlog of %s (%s)", l->name,
+                                vj_store_last_error(d->st));
+                /* Relayed after this turn's commit (vjd_relay_pending),
+                 * once our own link to the peer is up. */
+                vj_codec_free((ProtobufCMessage *)l->hello);
+                l->hello = m;
+                m = NULL;
             }
         } else {
             vj_log_warn("%s sent a frame that belongs on the other link direction", l->name);
@@ -535,7 +539,8 @@ static void s_handle_receipt(daemon_t *d, link_t *l, const Valija__Receipt *r)
         if (vj_store_outbox_delivered(d->st, body->msg_ids[i].data, l->name, r->body.data,
                                       r->body.len, r->signature.data, r->signature.len,
                                       body->stored_ms) != VJ_OK)
-            vj_log_warn("cannot record a receipt from %s", l->name);
+            vj_log_warn("cannot record a receipt from %s (%s)", l->name,
+                        vj_store_last_error(d->st));
     }
     l->in_flight = l->in_flight > body->n_msg_ids ? l->in_flight - body->n_msg_ids : 0;
     l->timeouts = 0;
@@ -614,7 +619,8 @@ void vjd_apply_attempts(daemon_t *d)
     for (size_t i = 0; i < d->n_attempts; i++)
         if (vj_store_outbox_attempted(d->st, d->attempts[i].id, d->attempts[i].peer,
                                       d->attempts[i].next_ms) != VJ_OK)
-            vj_log_warn("cannot record a delivery attempt to %s", d->attempts[i].peer);
+            vj_log_warn("cannot record a delivery attempt to %s (%s)", d->attempts[i].peer,
+                        vj_store_last_error(d->st));
     d->n_attempts = 0;
 }
 
@@ -666,6 +672,23 @@ void vjd_send_outbox(daemon_t *d)
                     }
                     continue;
                 }
+                if (len > (size_t)d->cfg->max_message_bytes) {
+                    /* Stored under a larger limit than today's: the peer
+                     * would drop the link on it.  It waits, and says so. */
+                    char idbuf[13];
+                    vj_log_error("message %s (%zu bytes) is over max_message_bytes; it stays "
+                                 "in the outbox for %s until the limit is raised",
+                                 vj_log_msgid(ids + i * VJ_MSG_ID_LEN, idbuf), len, l->name);
+                    free(env);
+                    if (vjd_grow((void **)&d->attempts, &d->cap_attempts, d->n_attempts + 1,
+                                 sizeof *d->attempts) == VJ_OK) {
+                        attempt_t *a = &d->attempts[d->n_attempts++];
+                        memcpy(a->id, ids + i * VJ_MSG_ID_LEN, VJ_MSG_ID_LEN);
+                        snprintf(a->peer, sizeof a->peer, "%s", l->name);
+                        a->next_ms = now + d->cfg->retry_max_ms;
+                    }
+                    continue;
+                }
                 if (count > 0 && total + len > (size_t)d->cfg->max_message_bytes) {
                     free(env);
                     break;
@@ -676,14 +699,7 @@ void vjd_send_outbox(daemon_t *d)
                 total += len;
                 count++;
             }
-            uint8_t *frame = NULL;
-            size_t flen = 0;
-            int sent = count > 0 &&
-                       vj_peer_msg_envelopes(envs, lens, count, &frame, &flen) == VJ_OK &&
-                       zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) >= 0;
-            free(frame);
-            for (size_t i = 0; i < count; i++)
-                free(envs[i]);
+            int sent = s_send_batch(l, envs, lens, count);
             if (!sent)
                 break;
             if (l->in_flight == 0)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -215,16 +216,17 @@ static int s_cmd_generate(int argc, char **argv)
 static int s_cmd_card(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: valija-keys card SECRETFILE [-o CARDFILE]\n"
+        "usage: valija-keys card SECRETFILE [-o CARDFILE [-f]]\n"
         "  Prints the signed public card of a secret key (\"-\" reads standard input).\n"
-        "  -o, --output FILE  write the card to FILE instead of standard output\n";
+        "  -o, --output FILE  write the card to FILE instead of standard output\n"
+        "  -f, --force        replace an existing FILE (never the secret key itself)\n";
     s_opts o;
     vj_identity *id = NULL;
     vj_diag diag = {""};
     vj_card card;
     char *text = NULL;
     int rc = EX_SOFTWARE;
-    int r = s_parse_opts(argc, argv, "o", usage, &o);
+    int r = s_parse_opts(argc, argv, "of", usage, &o);
     if (r >= 0)
         return r;
     if (argc - optind != 1) {
@@ -250,9 +252,24 @@ static int s_cmd_card(int argc, char **argv)
         rc = EX_OK;
         goto out;
     }
-    int fd = open(o.output, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    /* Never write over the secret key (card k.key -o k.key), and over any
+     * other file only when asked (-f). */
+    struct stat in_sb, out_sb;
+    if (strcmp(argv[optind], "-") != 0 && stat(argv[optind], &in_sb) == 0 &&
+        stat(o.output, &out_sb) == 0 && in_sb.st_dev == out_sb.st_dev &&
+        in_sb.st_ino == out_sb.st_ino) {
+        fprintf(stderr, "%s card: %s is the secret key itself; write the card elsewhere\n", s_prog,
+                o.output);
+        rc = EX_USAGE;
+        goto out;
+    }
+    int fd = open(o.output,
+                  O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (o.force ? O_TRUNC : O_EXCL), 0644);
     if (fd < 0) {
-        fprintf(stderr, "%s card: cannot create %s: %s\n", s_prog, o.output, strerror(errno));
+        if (errno == EEXIST)
+            fprintf(stderr, "%s card: %s exists; use -f to replace it\n", s_prog, o.output);
+        else
+            fprintf(stderr, "%s card: cannot create %s: %s\n", s_prog, o.output, strerror(errno));
         rc = EX_CANTCREAT;
         goto out;
     }

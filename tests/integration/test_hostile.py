@@ -36,6 +36,9 @@ with Federation(["mx-a", "sv-b"]) as fed:
     steps = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     t.check(steps.get("valid") == "receipt", "a valid envelope gets a signed receipt")
     t.check(steps.get("replay") == "receipt", "a replayed envelope is acknowledged again")
+    t.check(steps.get("hello-exhaust") == "nothing",
+            "a Hello claiming our own updates is taken silently (only a hint)")
+    t.check(steps.get("hello-duplicate-marks") == "reject", "a Hello repeating an origin is rejected")
     for step in ("tampered", "forged", "truncated", "garbage", "version"):
         t.check(steps.get(step) == "reject", "a %s frame is rejected (got %r)" % (step, steps.get(step)))
 
@@ -49,8 +52,14 @@ with Federation(["mx-a", "sv-b"]) as fed:
             "each refused envelope is logged with the authenticated sender")
     t.check("refused a frame from sv-b" in log, "malformed frames are logged")
 
-    # The real link still works after all that.
+    # The real link still works after all that, and the victim's numbering
+    # was not moved by the unsigned claim.
     msg = fed["sv-b"].submit("--case", "AFTER-1", "--status", "detained", "--share", "mx-a")
     wait_until(lambda: victim.case("AFTER-1") is not None, what="update after the attack")
     t.check(True, "the link still delivers after the hostile frames")
+    victim.submit("--case", "AFTER-2", "--status", "detained", "--share", "sv-b")
+    h = victim.history("AFTER-2")
+    t.check(len(h) == 1 and h[0]["seq"] < 100,
+            "the victim still numbers its own updates from where it was (seq %s)"
+            % (h[0]["seq"] if h else None))
 t.done()

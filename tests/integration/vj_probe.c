@@ -12,6 +12,7 @@
  *   vj_probe client ENDPOINT
  *       malformed client requests; prints "STEP: status N: error text"
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,36 @@ static int s_hostile_mode(int argc, char **argv)
     s_send_batch(s, env, len / 2);
     printf("truncated: %s\n", s_answer(s));
     free(env);
+
+    /* A Hello claiming to hold the victim's own updates up to the largest
+     * number: an unsigned claim that must not move the victim's counter. */
+    Valija__PeerMessage hm = VALIJA__PEER_MESSAGE__INIT;
+    Valija__Hello hello = VALIJA__HELLO__INIT;
+    Valija__OriginMark mark = VALIJA__ORIGIN_MARK__INIT, mark2 = VALIJA__ORIGIN_MARK__INIT;
+    Valija__OriginMark *marks[2] = {&mark, &mark2};
+    uint32_t versions[1] = {1};
+    mark.origin = server.post;
+    mark.seq = INT64_MAX;
+    hello.versions = versions;
+    hello.n_versions = 1;
+    hello.holdings = marks;
+    hello.n_holdings = 1;
+    hm.version = 1;
+    hm.body_case = VALIJA__PEER_MESSAGE__BODY_HELLO;
+    hm.hello = &hello;
+    uint8_t *hf = NULL;
+    size_t hf_len = 0;
+    if (vj_codec_pack(&hm.base, &hf, &hf_len) == VJ_OK)
+        zmq_send(s, hf, hf_len, 0);
+    free(hf);
+    printf("hello-exhaust: %s\n", s_answer(s));
+    mark2.origin = server.post;
+    mark2.seq = 1;
+    hello.n_holdings = 2;
+    if (vj_codec_pack(&hm.base, &hf, &hf_len) == VJ_OK)
+        zmq_send(s, hf, hf_len, 0);
+    free(hf);
+    printf("hello-duplicate-marks: %s\n", s_answer(s));
 
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x00};
     zmq_send(s, garbage, sizeof garbage, 0);
