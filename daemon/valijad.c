@@ -118,7 +118,7 @@ static void s_end_turn(daemon_t *d)
             vj_post_event *ev = NULL;
             size_t n = 0;
             vj_post_events_take(d->post, &ev, &n);
-            free(ev);
+            vj_post_events_free(ev, n);
         }
     }
     if (committed)

@@ -310,6 +310,23 @@ int vj_api_answer(vj_store *st, const Valija__ClientRequest *req, uint8_t **out,
     }
 }
 
+int vj_api_reply_entry(const uint8_t *entry, size_t entry_len, uint8_t **out, size_t *out_len)
+{
+    Valija__HistoryEntry *e = NULL;
+    int ret = vj_codec_unpack(&valija__history_entry__descriptor, entry, entry_len,
+                              VJ_CLIENT_MAX_REQUEST, (ProtobufCMessage **)&e);
+    if (ret != VJ_OK)
+        return ret;
+    Valija__ClientReply r = VALIJA__CLIENT_REPLY__INIT;
+    Valija__WatchEvent w = VALIJA__WATCH_EVENT__INIT;
+    w.entry = e;
+    r.body_case = VALIJA__CLIENT_REPLY__BODY_EVENT;
+    r.event = &w;
+    ret = s_pack_reply(&r, out, out_len);
+    vj_codec_free((ProtobufCMessage *)e);
+    return ret;
+}
+
 int vj_api_reply_event(vj_store *st, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN],
                        uint8_t **out, size_t *out_len)
 {

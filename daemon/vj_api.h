@@ -31,6 +31,9 @@ int vj_api_reply_error(Valija__ReplyStatus status, const char *error, uint8_t **
 int vj_api_reply_submit(const uint8_t *ids, size_t n, uint8_t **out, size_t *out_len) VJ_MUST_CHECK;
 int vj_api_reply_peers(const Valija__PeersReply *peers, uint8_t **out,
                        size_t *out_len) VJ_MUST_CHECK;
+/* The watch event for a packed HistoryEntry (from vj_post's capture). */
+int vj_api_reply_entry(const uint8_t *entry, size_t entry_len, uint8_t **out,
+                       size_t *out_len) VJ_MUST_CHECK;
 /* The watch event for msg_id of case_id (looked up in the store). */
 int vj_api_reply_event(vj_store *st, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN],
                        uint8_t **out, size_t *out_len) VJ_MUST_CHECK;

@@ -25,6 +25,7 @@ struct vj_post {
     vj_post_event *events;
     size_t n_events;
     size_t cap_events;
+    int capture;   /* keep each noted event whole, for the watchers */
 };
 
 int vj_post_new(vj_store *st, const vj_keyring *kr, size_t max_message_bytes, vj_post **out)
@@ -44,6 +45,7 @@ void vj_post_destroy(vj_post **p)
 {
     if (p == NULL || *p == NULL)
         return;
+    vj_post_events_truncate(*p, 0);
     free((*p)->events);
     free(*p);
     *p = NULL;
@@ -59,7 +61,10 @@ static const char *s_self(const vj_post *p)
     return vj_identity_post(vj_keyring_self(p->kr));
 }
 
-static int s_note_event(vj_post *p, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN])
+/* Notes a stored event for the watchers; with capture on, also the event
+ * itself as a packed HistoryEntry, so that watchers need no second read. */
+static int s_note_event(vj_post *p, const char *case_id, const uint8_t msg_id[VJ_MSG_ID_LEN],
+                        const Valija__HistoryEntry *entry)
 {
     if (p->n_events == p->cap_events) {
         size_t cap = p->cap_events ? p->cap_events * 2 : 64;
@@ -69,11 +74,22 @@ static int s_note_event(vj_post *p, const char *case_id, const uint8_t msg_id[VJ
         p->events = ev;
         p->cap_events = cap;
     }
-    vj_post_event *e = &p->events[p->n_events++];
+    vj_post_event *e = &p->events[p->n_events];
     memset(e, 0, sizeof *e);
     strncpy(e->case_id, case_id, VJ_CASE_ID_MAX);
     memcpy(e->msg_id, msg_id, VJ_MSG_ID_LEN);
+    if (p->capture && entry != NULL) {
+        int ret = vj_codec_pack(&entry->base, &e->entry, &e->entry_len);
+        if (ret != VJ_OK)
+            return ret;
+    }
+    p->n_events++;
     return VJ_OK;
+}
+
+void vj_post_set_capture(vj_post *p, int on)
+{
+    p->capture = on;
 }
 
 void vj_post_events_take(vj_post *p, vj_post_event **out, size_t *n)
@@ -85,8 +101,19 @@ void vj_post_events_take(vj_post *p, vj_post_event **out, size_t *n)
     p->cap_events = 0;
 }
 
+void vj_post_events_free(vj_post_event *events, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(events[i].entry);
+    free(events);
+}
+
 void vj_post_events_truncate(vj_post *p, size_t n)
 {
+    for (size_t i = n; i < p->n_events; i++) {
+        free(p->events[i].entry);
+        p->events[i].entry = NULL;
+    }
     if (n < p->n_events)
         p->n_events = n;
 }
@@ -161,7 +188,9 @@ out:
     return ret;
 }
 
-int vj_post_refold(vj_post *p, const char *case_id)
+/* Refolds a case from the store; when msg_id is given, notes that event
+ * (with the verdict the fold gave it) for the watchers. */
+static int s_refold_noting(vj_post *p, const char *case_id, const uint8_t *msg_id)
 {
     Valija__HistoryEntry **entries = NULL;
     size_t n = 0;
@@ -173,10 +202,23 @@ int vj_post_refold(vj_post *p, const char *case_id)
     if (ret != VJ_OK)
         goto out;
     ret = s_refold(p, case_id, entries, n, old);
+    if (ret != VJ_OK || msg_id == NULL)
+        goto out;
+    const Valija__HistoryEntry *mine = NULL;
+    for (size_t i = 0; i < n && mine == NULL; i++)
+        if (entries[i]->msg_id.len == VJ_MSG_ID_LEN &&
+            memcmp(entries[i]->msg_id.data, msg_id, VJ_MSG_ID_LEN) == 0)
+            mine = entries[i];
+    ret = s_note_event(p, case_id, msg_id, mine);
 out:
     vj_codec_free((ProtobufCMessage *)old);
     vj_store_history_free(entries, n);
     return ret;
+}
+
+int vj_post_refold(vj_post *p, const char *case_id)
+{
+    return s_refold_noting(p, case_id, NULL);
 }
 
 int vj_post_envelope_for(vj_post *p, const uint8_t msg_id[VJ_MSG_ID_LEN], const char *recipient,
@@ -462,11 +504,10 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms, uint8_t ms
     all[n_entries] = &mine;
     ret = s_refold(p, u->case_id, all, n_entries + 1, state);
     free(all);
+    if (ret == VJ_OK)
+        ret = s_note_event(p, u->case_id, msg_id, &mine);
     if (mine.rejected_reason != NULL && mine.rejected_reason != protobuf_c_empty_string)
         free(mine.rejected_reason);
-    if (ret != VJ_OK)
-        goto out;
-    ret = s_note_event(p, u->case_id, msg_id);
 out:
     vj_store_history_free(entries, n_entries);
     vj_codec_free((ProtobufCMessage *)state);
@@ -557,10 +598,7 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     ret = vj_store_put_event(p->st, &ev);
     if (ret != VJ_OK)
         goto out;
-    ret = vj_post_refold(p, u->case_id);
-    if (ret != VJ_OK)
-        goto out;
-    ret = s_note_event(p, u->case_id, info->msg_id);
+    ret = s_refold_noting(p, u->case_id, info->msg_id);
 out:
     vj_codec_free((ProtobufCMessage *)u);
     vj_envelope_plaintext_free(plain, plain_len);

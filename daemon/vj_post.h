@@ -41,15 +41,21 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms, uint8_t ms
 int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len, int64_t now_ms,
                     vj_envelope_info *info, vj_diag *diag) VJ_MUST_CHECK;
 
-/* Case ids and message ids of the events stored since the last call, for
- * the watchers, in order.  vj_post_events_take hands them over (the caller
- * frees *out with free()); call it after the commit.  After a rollback to a
- * savepoint, vj_post_events_truncate forgets those stored since. */
+/* The events stored since the last call, for the watchers, in order.
+ * vj_post_events_take hands them over (free them with vj_post_events_free);
+ * call it after the commit.  After a rollback to a savepoint,
+ * vj_post_events_truncate forgets those stored since.  With capture on
+ * (vj_post_set_capture), each event also carries itself as a packed
+ * HistoryEntry, its verdict from the case rules included. */
 typedef struct {
     char case_id[VJ_CASE_ID_MAX + 1];
     uint8_t msg_id[VJ_MSG_ID_LEN];
+    uint8_t *entry;     /* packed HistoryEntry, or NULL without capture */
+    size_t entry_len;
 } vj_post_event;
+void vj_post_set_capture(vj_post *p, int on);
 void vj_post_events_take(vj_post *p, vj_post_event **out, size_t *n);
+void vj_post_events_free(vj_post_event *events, size_t n);
 /* Forgets events stored after the n-th (for a rollback to a savepoint). */
 void vj_post_events_truncate(vj_post *p, size_t n);
 size_t vj_post_events_count(const vj_post *p);

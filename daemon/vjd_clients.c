@@ -311,7 +311,11 @@ void vjd_notify_watchers(daemon_t *d)
     for (size_t e = 0; e < n && d->n_watchers > 0; e++) {
         uint8_t *frame = NULL;
         size_t len = 0;
-        if (vj_api_reply_event(d->st, events[e].case_id, events[e].msg_id, &frame, &len) != VJ_OK)
+        int rc = events[e].entry != NULL
+                     ? vj_api_reply_entry(events[e].entry, events[e].entry_len, &frame, &len)
+                     : vj_api_reply_event(d->st, events[e].case_id, events[e].msg_id, &frame,
+                                          &len);
+        if (rc != VJ_OK)
             continue;
         for (size_t w = 0; w < d->n_watchers;) {
             watcher_t *wt = &d->watchers[w];
@@ -328,5 +332,7 @@ void vjd_notify_watchers(daemon_t *d)
         }
         free(frame);
     }
-    free(events);
+    vj_post_events_free(events, n);
+    /* Keep events whole from now on only while someone watches. */
+    vj_post_set_capture(d->post, d->n_watchers > 0);
 }

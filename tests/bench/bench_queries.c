@@ -572,7 +572,7 @@ static void s_generate(vj_keyring *kr, uint64_t n, uint64_t k, generated *g)
             vj_post_event *events = NULL;
             size_t n_events = 0;
             vj_post_events_take(post, &events, &n_events);
-            free(events);
+            vj_post_events_free(events, n_events);
         }
         if ((i + 1) % step == 0) {
             double now = s_now();

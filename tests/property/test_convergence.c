@@ -456,7 +456,7 @@ static int s_end_turn(world_t *w, int i)
     vj_post_event *events = NULL;
     size_t n_events = 0;
     vj_post_events_take(p->post, &events, &n_events);
-    free(events);
+    vj_post_events_free(events, n_events);
     for (int j = 0; j < N_POSTS; j++) {
         id_list *l = &p->acks[j];
         /* One receipt covers at most RECEIPT_IDS ids, as in the daemon. */
