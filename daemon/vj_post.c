@@ -3,8 +3,10 @@
  * Invariants: an envelope is verified (origin's signature against its pinned
  * card) before anything of it is stored; a local update is sealed only for
  * the posts its case is shared with (and this post, so that its own evidence
- * opens like any other); the state of a case is always re-derived from its
- * stored events by the case fold (vj_case), never patched in place.
+ * opens like any other) - a share update, which carries nothing but its
+ * lists, also for the posts the case was shared with before; the state of a
+ * case is always re-derived from its stored events by the case fold
+ * (vj_case), never patched in place.
  */
 #include "vj_post.h"
 
