@@ -429,12 +429,9 @@ int vj_post_submit(vj_post *p, Valija__CaseUpdate *u, int64_t now_ms, uint8_t ms
     ret = vj_case_seen(entries, n_entries, &u->seen, &u->n_seen);
     if (ret != VJ_OK)
         goto out;
-    ret = vj_store_lamport_tick(p->st, &u->lamport);
-    if (ret != VJ_OK)
-        goto out;
     vj_seal_params params = {.created_ms = now_ms,
                              .payload = VALIJA__PAYLOAD_TYPE__PAYLOAD_CASE_UPDATE};
-    ret = vj_store_next_origin_seq(p->st, &params.origin_seq);
+    ret = vj_store_next_counters(p->st, &params.origin_seq, &u->lamport);
     if (ret != VJ_OK)
         goto out;
     ret = vj_codec_pack(&u->base, &plain, &plain_len);

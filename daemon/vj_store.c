@@ -221,6 +221,7 @@ enum {
     S_CASE_GET,
     S_ENV_IS_FOR,
     S_SEQ_OBSERVE,
+    S_META_NEXT_BOTH,
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
@@ -235,6 +236,9 @@ static const char *const s_sql[S_COUNT] = {
                         " WHERE id = 1 AND origin_seq < 9223372036854775807 RETURNING origin_seq",
     [S_META_OBSERVE] = "UPDATE meta SET lamport = ?1 WHERE id = 1 AND lamport < ?1",
     [S_SEQ_OBSERVE] = "UPDATE meta SET origin_seq = ?1 WHERE id = 1 AND origin_seq < ?1",
+    [S_META_NEXT_BOTH] = "UPDATE meta SET origin_seq = origin_seq + 1, lamport = lamport + 1"
+                         " WHERE id = 1 AND origin_seq < 9223372036854775807"
+                         " AND lamport < 9223372036854775807 RETURNING origin_seq, lamport",
     [S_META_TICK] = "UPDATE meta SET lamport = lamport + 1"
                     " WHERE id = 1 AND lamport < 9223372036854775807 RETURNING lamport",
     [S_ENV_INSERT] = "INSERT INTO envelopes (origin, origin_seq, msg_id, created_ms, received_ms,"
@@ -1001,6 +1005,37 @@ out:
 int vj_store_next_origin_seq(vj_store *st, uint64_t *seq)
 {
     return s_counter_step(st, S_META_NEXT_SEQ, seq, "origin sequence");
+}
+
+int vj_store_next_counters(vj_store *st, uint64_t *seq, uint64_t *lamport)
+{
+    int ret = s_writable(st);
+    if (ret != VJ_OK || seq == NULL || lamport == NULL)
+        return ret != VJ_OK ? ret : VJ_E_INVAL;
+    sqlite3_stmt *s = s_stmt(st, S_META_NEXT_BOTH);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        snprintf(st->err, sizeof st->err, "the origin sequence or the lamport clock is exhausted");
+        ret = VJ_E_TOOBIG;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = s_fail(st, rc, "counters");
+        st->tx_failed = 1;
+        goto out;
+    }
+    *seq = (uint64_t)sqlite3_column_int64(s, 0);
+    *lamport = (uint64_t)sqlite3_column_int64(s, 1);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        ret = s_fail(st, rc, "counters");
+        st->tx_failed = 1;
+        goto out;
+    }
+    ret = VJ_OK;
+out:
+    s_done(s);
+    return ret;
 }
 
 int vj_store_lamport_tick(vj_store *st, uint64_t *t)

@@ -45,6 +45,9 @@ int vj_store_next_origin_seq(vj_store *st, uint64_t *seq) VJ_MUST_CHECK;
  * clock+1 and stores it. */
 int vj_store_lamport_observe(vj_store *st, uint64_t t) VJ_MUST_CHECK;
 int vj_store_lamport_tick(vj_store *st, uint64_t *t) VJ_MUST_CHECK;
+/* Both at once, for a new update of this post: the next origin sequence and
+ * the next Lamport time, in one write. */
+int vj_store_next_counters(vj_store *st, uint64_t *seq, uint64_t *lamport) VJ_MUST_CHECK;
 /* Raises this post's own origin sequence to at least seq: one of this
  * post's own signed updates, numbered seq, came back from a peer after the
  * store was restored from a backup; numbering goes on above it. */

@@ -673,6 +673,31 @@ static void test_counters_persist_and_increase(void **state)
     assert_int_equal(vj_store_commit(f->st), VJ_OK);
 }
 
+/* A new update takes both counters in one write; seq_observe only raises. */
+static void test_next_counters_and_seq_observe(void **state)
+{
+    fixture *f = *state;
+    open_store(f);
+    uint64_t seq = 0, lamport = 0;
+    assert_int_equal(vj_store_next_counters(f->st, &seq, &lamport), VJ_E_INVAL); /* no tx */
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    assert_int_equal(vj_store_next_counters(f->st, &seq, &lamport), VJ_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(lamport, 1);
+    assert_int_equal(vj_store_lamport_observe(f->st, 40), VJ_OK);
+    assert_int_equal(vj_store_origin_seq_observe(f->st, 9), VJ_OK);
+    assert_int_equal(vj_store_origin_seq_observe(f->st, 3), VJ_OK); /* never lowers */
+    assert_int_equal(vj_store_next_counters(f->st, &seq, &lamport), VJ_OK);
+    assert_int_equal(seq, 10);
+    assert_int_equal(lamport, 41);
+    assert_int_equal(vj_store_origin_seq_observe(f->st, (uint64_t)INT64_MAX + 1), VJ_E_INVAL);
+    assert_int_equal(vj_store_commit(f->st), VJ_OK);
+    reopen_store(f);
+    assert_int_equal(vj_store_counters(f->st, &seq, &lamport), VJ_OK);
+    assert_int_equal(seq, 10);
+    assert_int_equal(lamport, 41);
+}
+
 static void test_lamport_out_of_range(void **state)
 {
     fixture *f = *state;
@@ -1613,6 +1638,7 @@ int main(void)
         T(test_rollback_leaves_nothing),
         T(test_savepoints),
         T(test_counters_persist_and_increase),
+        T(test_next_counters_and_seq_observe),
         T(test_lamport_out_of_range),
         T(test_origin_marks),
         T(test_catch_up),
