@@ -51,6 +51,9 @@ typedef struct {
     int64_t last_progress_ms; /* monotonic: last receipt, or first send into an empty window */
     unsigned timeouts;
     Valija__PeerMessage *hello; /* the peer's Hello, kept until our link to it is up */
+    /* refusals logged in the current minute, and those left out of the log */
+    int64_t refusal_window_ms;
+    unsigned refusals_logged, refusals_unlogged;
 } link_t;
 
 typedef struct {

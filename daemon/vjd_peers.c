@@ -243,6 +243,31 @@ out:
     zmq_msg_close(&addr);
 }
 
+/* A hostile or broken peer must not flood the log: at most 20 refusal lines
+ * per peer and minute, then one line saying how many were left out. */
+#define REFUSALS_PER_MINUTE 20
+static int s_may_log_refusal(link_t *l)
+{
+    if (l == NULL)
+        return 1;
+    int64_t now = vj_mono_ms();
+    if (now - l->refusal_window_ms >= 60000) {
+        if (l->refusals_unlogged > 0)
+            vj_log_warn("%u more refusals of frames or envelopes from %s were not logged in the "
+                        "last minute",
+                        l->refusals_unlogged, l->name);
+        l->refusal_window_ms = now;
+        l->refusals_logged = 0;
+        l->refusals_unlogged = 0;
+    }
+    if (l->refusals_logged < REFUSALS_PER_MINUTE) {
+        l->refusals_logged++;
+        return 1;
+    }
+    l->refusals_unlogged++;
+    return 0;
+}
+
 static int s_ack(daemon_t *d, const uint8_t *rid, size_t rid_len, const char *peer,
                  const uint8_t id[VJ_MSG_ID_LEN])
 {
@@ -315,9 +340,11 @@ static void s_receive_envelopes(daemon_t *d, const uint8_t *rid, size_t rid_len,
             vj_post_events_truncate(d->post, events_before);
             /* Say which envelope and why here; tell the peer only that it was refused. */
             int has_id = info.origin[0] != '\0';
-            vj_log_warn("refused an envelope from %s%s%s: %s%s%s", peer, has_id ? ", message " : "",
-                        has_id ? vj_log_msgid(info.msg_id, idbuf) : "", vj_strerror(rc),
-                        diag.text[0] ? ": " : "", diag.text);
+            if (s_may_log_refusal(vjd_link_by_name(d, peer)))
+                vj_log_warn("refused an envelope from %s%s%s: %s%s%s", peer,
+                            has_id ? ", message " : "",
+                            has_id ? vj_log_msgid(info.msg_id, idbuf) : "", vj_strerror(rc),
+                            diag.text[0] ? ": " : "", diag.text);
             s_send_reject(d, rid, rid_len, VALIJA__REJECT_CODE__REJECT_ENVELOPE,
                           has_id ? info.msg_id : NULL);
         }
@@ -483,7 +510,8 @@ void vjd_handle_router(daemon_t *d)
         const uint8_t *rid_data = zmq_msg_data(&rid);
         size_t rid_len = zmq_msg_size(&rid);
         if (rc != VJ_OK) {
-            vj_log_warn("refused a frame from %s: %s", l->name, diag.text);
+            if (s_may_log_refusal(l))
+                vj_log_warn("refused a frame from %s: %s", l->name, diag.text);
             s_send_reject(d, rid_data, rid_len,
                           rc == VJ_E_VERSION  ? VALIJA__REJECT_CODE__REJECT_VERSION
                           : rc == VJ_E_TOOBIG ? VALIJA__REJECT_CODE__REJECT_TOO_BIG
@@ -528,7 +556,8 @@ static void s_handle_receipt(daemon_t *d, link_t *l, const Valija__Receipt *r)
     int rc = vj_receipt_verify(d->kr, l->name, r->body.data, r->body.len, r->signature.data,
                                r->signature.len, &body);
     if (rc != VJ_OK) {
-        vj_log_warn("refused a receipt from %s: %s", l->name, vj_strerror(rc));
+        if (s_may_log_refusal(l))
+            vj_log_warn("refused a receipt from %s: %s", l->name, vj_strerror(rc));
         return;
     }
     if (vjd_tx(d) != VJ_OK) {
@@ -572,8 +601,9 @@ void vjd_handle_dealer(daemon_t *d, link_t *l)
                 break;
         }
         if (rc != VJ_OK) {
-            vj_log_warn("refused a frame from %s: %s", l->name,
-                        multipart ? "unexpected multipart message" : diag.text);
+            if (s_may_log_refusal(l))
+                vj_log_warn("refused a frame from %s: %s", l->name,
+                            multipart ? "unexpected multipart message" : diag.text);
         } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_RECEIPT) {
             s_handle_receipt(d, l, m->receipt);
         } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_REJECT) {

@@ -51,6 +51,9 @@ with Federation(["mx-a", "sv-b"]) as fed:
     t.check(log.count("refused an envelope from sv-b") >= 3,
             "each refused envelope is logged with the authenticated sender")
     t.check("refused a frame from sv-b" in log, "malformed frames are logged")
+    t.check(steps.get("flood") == "50 of 50 rejected", "a flood of garbage is refused frame by frame")
+    lines = log.count("refused a frame from sv-b") + log.count("refused an envelope from sv-b")
+    t.check(lines <= 20, "but the log keeps at most 20 refusal lines a minute per peer (%d)" % lines)
 
     # The real link still works after all that, and the victim's numbering
     # was not moved by the unsigned claim.

@@ -267,6 +267,14 @@ static int s_hostile_mode(int argc, char **argv)
     free(frame);
     printf("version: %s\n", s_answer(s));
 
+    /* A flood of garbage: each is refused; the log must not grow with it. */
+    int rejects = 0;
+    for (int i = 0; i < 50; i++) {
+        zmq_send(s, garbage, sizeof garbage, 0);
+        rejects += strcmp(s_answer(s), "reject") == 0;
+    }
+    printf("flood: %d of 50 rejected\n", rejects);
+
     zmq_close(s);
     zmq_close(monitor);
     zmq_ctx_term(ctx);
