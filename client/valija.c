@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,21 @@ static json_t *s_jtime(int64_t ms)
     char t[VALIJA_TIME_TEXT_LEN];
     valija_time_format(ms, t);
     return t[0] != '\0' ? s_jstr(t) : json_null();
+}
+
+/* Bytes as standard base64 (RFC 4648, padded), or null when there are none. */
+static json_t *s_jbase64(const uint8_t *data, size_t len)
+{
+    if (data == NULL || len == 0)
+        return json_null();
+    size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc(b64_len);
+    if (b64 == NULL)
+        return json_null();
+    sodium_bin2base64(b64, b64_len, data, len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *j = s_jstr(b64);
+    free(b64);
+    return j;
 }
 
 static json_t *s_jid(const uint8_t id[VALIJA_MSGID_LEN])
@@ -1563,7 +1579,9 @@ static const char s_status_usage[] =
     "usage: valija status [--json] MSGID\n"
     "\n"
     "Shows, for one update this post sent, which recipients have returned a\n"
-    "signed receipt, when, and how many delivery attempts were made.\n";
+    "signed receipt, when, and how many delivery attempts were made.  With\n"
+    "--json, each recipient also carries its receipt and signature (base64),\n"
+    "proof that it stored the update (docs/protocol.md, Receipt).\n";
 
 static int s_cmd_status(s_ctx *ctx, int argc, char **argv)
 {
@@ -1606,6 +1624,9 @@ static int s_cmd_status(s_ctx *ctx, int argc, char **argv)
             json_object_set_new(ro, "delivered", json_boolean(r->delivered));
             json_object_set_new(ro, "receipt_at", s_jtime(r->receipt_ms));
             json_object_set_new(ro, "attempts", json_integer(r->attempts));
+            json_object_set_new(ro, "receipt", s_jbase64(r->receipt, r->receipt_len));
+            json_object_set_new(ro, "receipt_signature",
+                                s_jbase64(r->receipt_signature, r->receipt_signature_len));
             json_array_append_new(a, ro);
         }
         json_object_set_new(o, "recipients", a);

@@ -255,6 +255,12 @@ typedef struct {
     bool delivered;     /* a signed receipt from this post is held */
     int64_t receipt_ms; /* 0: none */
     uint32_t attempts;
+    /* The receipt itself, as the recipient signed it (protocol.md, Receipt):
+     * proof that it stored the update.  NULL and 0 when none is held. */
+    const uint8_t *receipt;
+    size_t receipt_len;
+    const uint8_t *receipt_signature; /* 64 bytes, Ed25519 */
+    size_t receipt_signature_len;
 } valija_recipient;
 
 typedef struct {

@@ -905,6 +905,9 @@ valija_err vj_client_entry_from_pb(const Valija__HistoryEntry *pb, valija_histor
     return s_update_from_pb(pb->update, &out->update, arena, why, why_len);
 }
 
+/* The largest receipt body a post signs (peer protocol: 128 KiB). */
+#define VJ_RECEIPT_BODY_MAX (128 * 1024)
+
 valija_err vj_client_delivery_from_pb(const Valija__DeliveryReply *pb, valija_delivery *out,
                                       vj_arena **arena, char *why, size_t why_len)
 {
@@ -925,6 +928,16 @@ valija_err vj_client_delivery_from_pb(const Valija__DeliveryReply *pb, valija_de
         r[i].delivered = s->delivered != 0;
         r[i].receipt_ms = s->receipt_ms;
         r[i].attempts = s->attempts;
+        if ((s->receipt_signature.len != 0 && s->receipt_signature.len != 64) ||
+            s->receipt_body.len > VJ_RECEIPT_BODY_MAX ||
+            (s->receipt_body.len == 0) != (s->receipt_signature.len == 0)) {
+            s_why(why, why_len, "valijad sent a malformed receipt for '%s'", s_str(s->post));
+            return VALIJA_INTERNAL;
+        }
+        r[i].receipt = s->receipt_body.len > 0 ? s->receipt_body.data : NULL;
+        r[i].receipt_len = s->receipt_body.len;
+        r[i].receipt_signature = s->receipt_signature.len > 0 ? s->receipt_signature.data : NULL;
+        r[i].receipt_signature_len = s->receipt_signature.len;
     }
     out->recipients = r;
     out->n_recipients = pb->n_recipients;

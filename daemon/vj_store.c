@@ -270,8 +270,9 @@ static const char *const s_sql[S_COUNT] = {
     [S_RECEIPT_INSERT] = "INSERT INTO receipts (body, sig) VALUES (?1, ?2)",
     [S_OUT_BACKLOG] = "SELECT count(*) FROM outbox WHERE recipient = ?1 AND delivered = 0",
     [S_OUT_NEXT] = "SELECT min(next_ms) FROM outbox WHERE recipient = ?1 AND delivered = 0",
-    [S_OUT_FOR_MSG] = "SELECT recipient, delivered, receipt_ms, attempts FROM outbox"
-                      " WHERE env_id = " S_ENV_ID " ORDER BY recipient",
+    [S_OUT_FOR_MSG] = "SELECT o.recipient, o.delivered, o.receipt_ms, o.attempts, r.body, r.sig"
+                      " FROM outbox o LEFT JOIN receipts r ON r.id = o.receipt_id"
+                      " WHERE o.env_id = " S_ENV_ID " ORDER BY o.recipient",
     /* origin, origin_seq and created_ms come from the envelope held */
     [S_EVENT_INSERT] = "INSERT INTO events (case_id, lamport, origin, msg_id, env_id, origin_seq,"
                        " kind, created_ms, received_ms, verified, applied, reason, update_bytes)"
@@ -1794,6 +1795,22 @@ int vj_store_delivery(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
         rs[len].receipt_ms = sqlite3_column_int64(s, 2);
         int64_t attempts = sqlite3_column_int64(s, 3);
         rs[len].attempts = attempts > UINT32_MAX ? UINT32_MAX : (uint32_t)attempts;
+        /* The signed receipt, kept as proof: copied, the row goes away. */
+        for (int k = 0; k < 2; k++) {
+            const void *blob = sqlite3_column_blob(s, 4 + k);
+            int n = sqlite3_column_bytes(s, 4 + k);
+            ProtobufCBinaryData *dst = k == 0 ? &rs[len].receipt_body : &rs[len].receipt_signature;
+            if (blob != NULL && n > 0) {
+                dst->data = malloc((size_t)n);
+                if (dst->data == NULL) {
+                    len++;
+                    ret = VJ_E_NOMEM;
+                    goto out;
+                }
+                memcpy(dst->data, blob, (size_t)n);
+                dst->len = (size_t)n;
+            }
+        }
         len++;
     }
     if (rc != SQLITE_DONE) {
@@ -1824,6 +1841,10 @@ int vj_store_delivery(vj_store *st, const uint8_t msg_id[VJ_MSG_ID_LEN],
     *out = (Valija__DeliveryReply *)copy;
 out:
     s_done(s);
+    for (size_t i = 0; i < len; i++) {
+        free(rs[i].receipt_body.data);
+        free(rs[i].receipt_signature.data);
+    }
     free(rs);
     free(rps);
     free(posts);

@@ -55,6 +55,11 @@ with Federation(["mx-washington", "sv-washington", "gt-houston"]) as fed:
     t.check(sorted(r["post"] for r in s["recipients"]) == ["mx-washington", "sv-washington"],
             "status lists exactly the other two recipients")
     t.check(all(r["receipt_at"] for r in s["recipients"]), "each receipt has a time")
+    import base64
+    raw_id = bytes.fromhex(upd)
+    t.check(all(len(base64.b64decode(r["receipt_signature"])) == 64 and
+                raw_id in base64.b64decode(r["receipt"]) for r in s["recipients"]),
+            "each recipient's signed receipt is shown, covering this message id")
 
     peers = fed["mx-washington"].json("peers")
     t.check(sorted(p["post"] for p in peers) == ["gt-houston", "sv-washington"],
