@@ -795,12 +795,41 @@ static void test_status_and_peers(void **state)
     assert_int_equal(d->n_recipients, 1);
     assert_true(d->recipients[0].delivered);
     assert_int_equal(d->recipients[0].attempts, 2);
+    assert_null(d->recipients[0].receipt);
     valija_delivery_free(&d);
     Valija__ClientRequest *req = fake_request(fx->f, 0);
     assert_int_equal(req->body_case, VALIJA__CLIENT_REQUEST__BODY_STATUS);
     assert_int_equal(req->status->msg_id.len, 16);
     assert_memory_equal(req->status->msg_id.data, ID1, 16);
     vj_codec_free(&req->base);
+
+    /* The signed receipt comes through as the daemon holds it. */
+    static uint8_t body[40], sig[64];
+    memset(body, 0x5a, sizeof body);
+    memset(sig, 0xa5, sizeof sig);
+    rs.receipt_body.data = body;
+    rs.receipt_body.len = sizeof body;
+    rs.receipt_signature.data = sig;
+    rs.receipt_signature.len = sizeof sig;
+    fake_push_reply(fx->f, &r, false);
+    assert_int_equal(valija_status(fx->conn, ID1, &d), VALIJA_OK);
+    assert_int_equal(d->recipients[0].receipt_len, sizeof body);
+    assert_memory_equal(d->recipients[0].receipt, body, sizeof body);
+    assert_int_equal(d->recipients[0].receipt_signature_len, 64);
+    assert_memory_equal(d->recipients[0].receipt_signature, sig, 64);
+    valija_delivery_free(&d);
+    /* A signature of the wrong size, or a body without one, is refused. */
+    rs.receipt_signature.len = 63;
+    fake_push_reply(fx->f, &r, false);
+    assert_int_equal(valija_status(fx->conn, ID1, &d), VALIJA_INTERNAL);
+    assert_null(d);
+    rs.receipt_signature.len = 0;
+    fake_push_reply(fx->f, &r, false);
+    assert_int_equal(valija_status(fx->conn, ID1, &d), VALIJA_INTERNAL);
+    rs.receipt_body.len = 0;
+    rs.receipt_signature.len = 0;
+    for (int i = 1; i <= 3; i++)
+        vj_codec_free(&fake_request(fx->f, (size_t)i)->base);
 
     Valija__PeerStatus ps = VALIJA__PEER_STATUS__INIT;
     ps.post = "gt-washington";
@@ -822,7 +851,7 @@ static void test_status_and_peers(void **state)
     assert_int_equal(p->peers[0].backlog, 4);
     assert_string_equal(p->peers[0].endpoint, "");
     valija_peer_list_free(&p);
-    req = fake_request(fx->f, 1);
+    req = fake_request(fx->f, 4);
     assert_int_equal(req->body_case, VALIJA__CLIENT_REQUEST__BODY_PEERS);
     vj_codec_free(&req->base);
 }
