@@ -455,7 +455,7 @@ static void s_print_case(const valija_case_state *s)
     printf("%-14s%s\n", "closed", s->closed ? "yes" : "no");
     printf("%-14s", "updated");
     s_put_time(s->updated_ms);
-    printf(" (%llu events)\n", (unsigned long long)s->events);
+    printf(" (%llu %s)\n", (unsigned long long)s->events, s->events == 1 ? "event" : "events");
     for (size_t i = 0; i < s->n_conflicts; i++) {
         const valija_conflict *c = &s->conflicts[i];
         fputs("CONFLICT      ", stdout);
@@ -720,8 +720,7 @@ static int s_submit_all(s_ctx *ctx, s_upd *x, size_t n)
     }
     /* Say it plainly where it matters: sharing cannot be undone. */
     for (size_t i = 0; i < n; i++) {
-        if (ups[i].n_share > 0 &&
-            (ups[i].kind == VALIJA_KIND_SHARE || ups[i].kind == VALIJA_KIND_UNSPECIFIED)) {
+        if (ups[i].n_share > 0 && ups[i].kind == VALIJA_KIND_SHARE) {
             s_err(ctx, "note: a post removed from the share list gets no further updates, but "
                        "keeps what it already received; nothing can be recalled");
             break;
