@@ -27,7 +27,7 @@ struct vj_post {
     vj_post_event *events;
     size_t n_events;
     size_t cap_events;
-    int capture;   /* keep each noted event whole, for the watchers */
+    int capture; /* keep each noted event whole, for the watchers */
 };
 
 int vj_post_new(vj_store *st, const vj_keyring *kr, size_t max_message_bytes, vj_post **out)
@@ -337,14 +337,22 @@ static int s_recipients(const vj_post *p, const Valija__CaseState *state,
             char *const *pl[3] = {past->share, past->co_owners, &entries[e]->origin};
             size_t pn[3] = {past->n_share, past->n_co_owners, 1};
             for (int l = 0; l < 3; l++) {
-                for (size_t i = 0; i < pn[l] && count < VJ_MAX_RECIPIENTS; i++) {
+                for (size_t i = 0; i < pn[l]; i++) {
                     int dup = 0;
                     for (size_t k = 0; k < count && !dup; k++)
                         dup = strcmp(out[k], pl[l][i]) == 0;
                     /* a former post whose card was since removed cannot be
                      * reached: it is skipped, not an error */
-                    if (!dup && vj_keyring_find(p->kr, pl[l][i]) != NULL)
-                        out[count++] = pl[l][i];
+                    if (dup || vj_keyring_find(p->kr, pl[l][i]) == NULL)
+                        continue;
+                    if (count == VJ_MAX_RECIPIENTS) {
+                        vj_diag_set(diag,
+                                    "this share update would go to more than %d posts "
+                                    "(every post the case was ever shared with)",
+                                    VJ_MAX_RECIPIENTS);
+                        return VJ_E_REFUSED;
+                    }
+                    out[count++] = pl[l][i];
                 }
             }
         }
@@ -532,6 +540,16 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
     ret = vj_envelope_open(p->kr, env, len, p->max_message_bytes, info, &plain, &plain_len, diag);
     if (ret != VJ_OK)
         goto out;
+    /* Idempotent on msg_id: an update held already is receipted again,
+     * whatever today's checks would say of it. */
+    int held = 0;
+    ret = vj_store_has_envelope(p->st, info->msg_id, &held);
+    if (ret != VJ_OK)
+        goto out;
+    if (held) {
+        ret = VJ_E_REPLAY;
+        goto out;
+    }
     ret = vj_codec_unpack(&valija__case_update__descriptor, plain, plain_len, p->max_message_bytes,
                           (ProtobufCMessage **)&u);
     if (ret != VJ_OK) {
@@ -558,17 +576,9 @@ int vj_post_receive(vj_post *p, const char *from, const uint8_t *env, size_t len
         goto out;
     ret = vj_store_put_envelope(p->st, info, env, len, from, now_ms);
     if (ret == VJ_E_REPLAY) {
-        /* Held already (a duplicate, acknowledged again), or the same origin
-         * and sequence under another message id: the origin signed two
-         * different updates with one number. */
-        int held = 0;
-        ret = vj_store_has_envelope(p->st, info->msg_id, &held);
-        if (ret != VJ_OK)
-            goto out;
-        if (held) {
-            ret = VJ_E_REPLAY;
-            goto out;
-        }
+        /* Not a duplicate (looked up above): the same origin and sequence
+         * under another message id, two different updates signed with one
+         * number. */
         vj_diag_set(diag, "origin %s reused sequence %llu", info->origin,
                     (unsigned long long)info->origin_seq);
         ret = VJ_E_AUTH;

@@ -496,7 +496,7 @@ void vjd_handle_router(daemon_t *d)
         if (!ok || l == NULL || extra || zmq_msg_size(&rid) > ROUTING_ID_MAX) {
             if (ok && l == NULL)
                 vj_log_warn("dropped a frame from an unauthenticated or removed peer");
-            else if (ok)
+            else if (ok && s_may_log_refusal(l))
                 vj_log_warn("dropped a malformed frame from %s", l->name);
             zmq_msg_close(&rid);
             zmq_msg_close(&body);
@@ -525,7 +525,8 @@ void vjd_handle_router(daemon_t *d)
             for (size_t i = 0; !speaks && i < m->hello->n_versions; i++)
                 speaks = m->hello->versions[i] == VJ_PEER_PROTOCOL_VERSION;
             if (!speaks) {
-                vj_log_warn("%s speaks no peer protocol version of ours", l->name);
+                if (s_may_log_refusal(l))
+                    vj_log_warn("%s speaks no peer protocol version of ours", l->name);
                 s_send_reject(d, rid_data, rid_len, VALIJA__REJECT_CODE__REJECT_VERSION, NULL);
             } else {
                 /* The peer is (back) on line: send it whatever still waits. */
@@ -541,7 +542,8 @@ void vjd_handle_router(daemon_t *d)
                 m = NULL;
             }
         } else {
-            vj_log_warn("%s sent a frame that belongs on the other link direction", l->name);
+            if (s_may_log_refusal(l))
+                vj_log_warn("%s sent a frame that belongs on the other link direction", l->name);
             s_send_reject(d, rid_data, rid_len, VALIJA__REJECT_CODE__REJECT_MALFORMED, NULL);
         }
         vj_codec_free((ProtobufCMessage *)m);
@@ -608,10 +610,11 @@ void vjd_handle_dealer(daemon_t *d, link_t *l)
             s_handle_receipt(d, l, m->receipt);
         } else if (m->body_case == VALIJA__PEER_MESSAGE__BODY_REJECT) {
             const Valija__Reject *rj = m->reject;
-            vj_log_warn("%s refused %s%s (code %d); it stays in the outbox", l->name,
-                        rj->msg_id.len ? "message " : "a frame",
-                        rj->msg_id.len ? vj_log_msgid(rj->msg_id.data, idbuf) : "", rj->code);
-        } else {
+            if (s_may_log_refusal(l))
+                vj_log_warn("%s refused %s%s (code %d); it stays in the outbox", l->name,
+                            rj->msg_id.len ? "message " : "a frame",
+                            rj->msg_id.len ? vj_log_msgid(rj->msg_id.data, idbuf) : "", rj->code);
+        } else if (s_may_log_refusal(l)) {
             vj_log_warn("%s sent an unexpected frame on our link to it", l->name);
         }
         vj_codec_free((ProtobufCMessage *)m);
