@@ -50,5 +50,19 @@ with Federation(["mx-a", "sv-b", "gt-c"], mesh=False) as fed:
     a.submit("--case", "W-2", "--status", "released", "--share", "gt-c")
     wait_until(lambda: c.case("W-2") is not None, what="W-2 at gt-c")
     t.check(c.json("case", "W-2")["status"] == "released", "the new peer receives its cases")
+
+    # SIGHUP with sv-b removed: mx-a no longer admits it.
+    a.write_config([c])
+    before = a.log().count("refused a connection")
+    a.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: [p["post"] for p in a.json("peers")] == ["gt-c"], what="sv-b removed")
+    b.stop()
+    b.start()   # sv-b still lists mx-a and tries to connect
+    wait_until(lambda: a.log().count("refused a connection") > before,
+               what="mx-a refuses the removed peer")
+    t.check("transport key of no configured peer" in a.log().split("now 1 peers")[-1],
+            "a peer removed on SIGHUP is refused at once")
+    rc, out, err = a.valija("submit", "--case", "W-3", "--status", "detained", "--share", "sv-b")
+    t.check(rc == 77 and "sv-b" in err, "and cases can no longer be shared with it")
     t.check(a.stop() == 0, "mx-a stops cleanly")
 t.done()
