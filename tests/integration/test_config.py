@@ -8,7 +8,7 @@ from vjfed import VALIJAD, Checks, Federation, run
 
 t = Checks("config")
 with Federation(["mx-a", "sv-b"]) as fed:
-    a = fed["mx-a"]
+    a, b = fed["mx-a"], fed["sv-b"]
     rc, out, err = run([VALIJAD, "-n", "-c", a.config])
     t.check(rc == 0 and out.strip() == "configuration OK", "a good configuration is OK")
 
@@ -44,4 +44,12 @@ with Federation(["mx-a", "sv-b"]) as fed:
 
     rc, out, err = run([VALIJAD, "-n", "-c", os.path.join(fed.root, "missing.conf")])
     t.check(rc in (66, 78) and "missing.conf" in err, "a missing file is named")
+
+    # A second valijad on the same store (or socket) refuses to start.
+    open(card, "w").write(open(b.card).read())
+    a.start()
+    rc, out, err = run([VALIJAD, "-c", a.config], timeout=20)
+    t.check(rc == 75 and "another valijad" in err,
+            "a second daemon on the same store refuses to start (%d)" % rc)
+    t.check(a.valija("peers")[0] == 0, "and the first one keeps serving")
 t.done()
