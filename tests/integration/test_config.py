@@ -4,7 +4,7 @@ refused, naming the file, the line and the setting."""
 
 import os
 
-from vjfed import VALIJAD, Checks, Federation, run
+from vjfed import VALIJAD, Checks, Federation, free_port, run
 
 t = Checks("config")
 with Federation(["mx-a", "sv-b"]) as fed:
@@ -52,4 +52,12 @@ with Federation(["mx-a", "sv-b"]) as fed:
     t.check(rc == 75 and "another valijad" in err,
             "a second daemon on the same store refuses to start (%d)" % rc)
     t.check(a.valija("peers")[0] == 0, "and the first one keeps serving")
+    other = os.path.join(a.dir, "other.conf")
+    text = open(a.config).read().replace('store = "data/mx-a.db"', 'store = "data/other.db"')
+    text = text.replace(a.endpoint, "tcp://127.0.0.1:%d" % free_port())
+    open(other, "w").write(text)
+    rc, out, err = run([VALIJAD, "-c", other], timeout=20)
+    t.check(rc == 75 and "already serves clients" in err,
+            "a daemon with another store never takes over a live client socket (%d)" % rc)
+    t.check(a.valija("peers")[0] == 0, "the first one still serves its clients")
 t.done()
