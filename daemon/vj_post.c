@@ -184,7 +184,7 @@ static int s_refold(vj_post *p, const char *case_id, Valija__HistoryEntry **entr
     free(state->notes);
     state->notes = NULL;
     state->n_notes = 0;
-    ret = vj_store_put_case(p->st, state);
+    ret = vj_store_put_case_from(p->st, state, old);
 out:
     vj_codec_free((ProtobufCMessage *)state);
     return ret;

@@ -1985,7 +1985,28 @@ void vj_store_history_free(Valija__HistoryEntry **entries, size_t n)
 
 /* ------------------------------------------------------------------- cases */
 
+/* Same share list and same links: their rows need no rewriting. */
+static int s_same_shares_and_links(const Valija__CaseState *a, const Valija__CaseState *b)
+{
+    if (a->n_shared_with != b->n_shared_with || a->n_links != b->n_links)
+        return 0;
+    for (size_t i = 0; i < a->n_shared_with; i++)
+        if (strcmp(a->shared_with[i], b->shared_with[i]) != 0)
+            return 0;
+    for (size_t i = 0; i < a->n_links; i++)
+        if (a->links[i]->relation != b->links[i]->relation ||
+            strcmp(s_str(a->links[i]->case_id), s_str(b->links[i]->case_id)) != 0)
+            return 0;
+    return 1;
+}
+
 int vj_store_put_case(vj_store *st, const Valija__CaseState *state)
+{
+    return vj_store_put_case_from(st, state, NULL);
+}
+
+int vj_store_put_case_from(vj_store *st, const Valija__CaseState *state,
+                           const Valija__CaseState *old)
 {
     int ret = s_writable(st);
     sqlite3_stmt *s = NULL;
@@ -2035,6 +2056,10 @@ int vj_store_put_case(vj_store *st, const Valija__CaseState *state)
         goto out;
     }
     s_done(s);
+    if (old != NULL && s_same_shares_and_links(old, state)) {
+        ret = VJ_OK;
+        goto out;
+    }
 
     s = s_stmt(st, S_SHARES_DELETE);
     sqlite3_bind_text(s, 1, state->case_id, -1, SQLITE_STATIC);

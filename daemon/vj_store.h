@@ -146,6 +146,10 @@ void vj_store_history_free(Valija__HistoryEntry **entries, size_t n);
 
 /* Replaces the materialized state of state->case_id. */
 int vj_store_put_case(vj_store *st, const Valija__CaseState *state) VJ_MUST_CHECK;
+/* The same, knowing the state it replaces (as stored: NULL if none), so
+ * that unchanged share and link rows are not rewritten. */
+int vj_store_put_case_from(vj_store *st, const Valija__CaseState *state,
+                           const Valija__CaseState *old) VJ_MUST_CHECK;
 
 /* The materialized state of a case; VJ_E_NOTFOUND.  Free with vj_codec_free. */
 int vj_store_get_case(vj_store *st, const char *case_id, Valija__CaseState **out) VJ_MUST_CHECK;

@@ -1459,6 +1459,44 @@ static void expect_list(fixture *f, const Valija__ListRequest *req, const char *
     vj_store_cases_free(cases, n);
 }
 
+/* Given the state it replaces, put_case_from keeps unchanged share rows
+ * and rewrites changed ones; either way the share filter is right. */
+static void test_put_case_from(void **state)
+{
+    fixture *f = *state;
+    open_store(f);
+    char *two[] = {"gt-washington", "sv-washington"}, *one[] = {"sv-washington"};
+    Valija__CaseState a = VALIJA__CASE_STATE__INIT, b = VALIJA__CASE_STATE__INIT;
+    a.case_id = b.case_id = "MX-2026-000077";
+    a.owner = b.owner = "mx-washington";
+    a.status = "detained";
+    b.status = "released";
+    a.shared_with = b.shared_with = two;
+    a.n_shared_with = b.n_shared_with = 2;
+    a.updated_ms = 1;
+    b.updated_ms = 2;
+    Valija__ListRequest req = VALIJA__LIST_REQUEST__INIT;
+    req.shared_with = "gt-washington";
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    assert_int_equal(vj_store_put_case_from(f->st, &a, NULL), VJ_OK);
+    assert_int_equal(vj_store_put_case_from(f->st, &b, &a), VJ_OK); /* same shares */
+    assert_int_equal(vj_store_commit(f->st), VJ_OK);
+    expect_list(f, &req, (const char *const[]){"MX-2026-000077"}, 1);
+    Valija__CaseState *c = NULL;
+    assert_int_equal(vj_store_get_case(f->st, "MX-2026-000077", &c), VJ_OK);
+    assert_string_equal(c->status, "released");
+    vj_codec_free(&c->base);
+    /* narrowed: the old rows go */
+    a.shared_with = one;
+    a.n_shared_with = 1;
+    assert_int_equal(vj_store_begin(f->st), VJ_OK);
+    assert_int_equal(vj_store_put_case_from(f->st, &a, &b), VJ_OK);
+    assert_int_equal(vj_store_commit(f->st), VJ_OK);
+    expect_list(f, &req, NULL, 0);
+    req.shared_with = "sv-washington";
+    expect_list(f, &req, (const char *const[]){"MX-2026-000077"}, 1);
+}
+
 static void fill_cases(fixture *f)
 {
     assert_int_equal(vj_store_begin(f->st), VJ_OK);
@@ -1639,6 +1677,7 @@ int main(void)
         T(test_savepoints),
         T(test_counters_persist_and_increase),
         T(test_next_counters_and_seq_observe),
+        T(test_put_case_from),
         T(test_lamport_out_of_range),
         T(test_origin_marks),
         T(test_catch_up),
